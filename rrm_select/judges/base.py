@@ -1,0 +1,175 @@
+"""What every judge backend shares: requests, samples, retries, top-ups and resampling.
+
+A backend implements one method, `_generate`, which sends a batch of prompts (each asking for
+`n` samples) and returns whatever samples came back. `Judge.ajudge` turns that into votes: it
+parses every sample with the judge's format, tops up when a server returned fewer samples than
+asked (llama.cpp ignores `n`), resamples votes whose verdict could not be parsed up to
+`RetryPolicy.resamples` times, and records the rest as abstentions with their raw text.
+Each round of that loop is ONE `_generate` call holding every request still short of votes,
+so batching backends see the whole batch at once.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from rrm_select.errors import JudgeUnavailableError
+from rrm_select.formats import JudgeFormat, Message, RRMFormat
+from rrm_select.types import Verdict, Vote
+
+
+class RetryPolicy(BaseModel):
+    """How hard a judge tries before giving up.
+
+    Transient request failures (429, 5xx, timeouts, dropped connections, garbage replies) are
+    retried with exponential backoff and full jitter, honouring a server's Retry-After up to
+    `max_backoff_s`. Unparseable verdicts are resampled `resamples` times per vote.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_attempts: int = Field(default=6, ge=1)
+    """Attempts per request, the first included."""
+    initial_backoff_s: float = Field(default=0.5, ge=0)
+    max_backoff_s: float = Field(default=30.0, ge=0)
+    resamples: int = Field(default=2, ge=0)
+    """Extra samples per vote when its verdict cannot be parsed (cut off, no box)."""
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> RetryPolicy:
+        if self.max_backoff_s < self.initial_backoff_s:
+            raise ValueError("max_backoff_s must be >= initial_backoff_s")
+        return self
+
+
+@dataclass(frozen=True)
+class VoteRequest:
+    """Ask for `n` votes on one ordering of a pair: `pair[0]` is shown as Assistant 1."""
+
+    query: str
+    first: str
+    second: str
+    n: int
+    pair: tuple[int, int] = (0, 1)
+    """Candidate indices of (first, second), copied into the votes."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One raw completion from a backend."""
+
+    content: str
+    reasoning: str | None
+    finish_reason: str | None
+    latency_s: float
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What a backend is asked to generate: `n` samples of one conversation."""
+
+    request: VoteRequest
+    messages: list[Message]
+    n: int
+
+
+@dataclass(frozen=True)
+class Generation:
+    """What a backend returned for one prompt, and what it cost to get it."""
+
+    samples: list[Sample]
+    requests: int = 1
+    retries: int = 0
+
+
+@dataclass
+class Ballot:
+    """The votes for one `VoteRequest`, in order, and the requests they took."""
+
+    votes: list[Vote]
+    requests: int = 0
+    retries: int = 0
+
+
+@dataclass
+class _Slot:
+    attempts: list[Sample] = field(default_factory=list)
+    verdict: Verdict | None = None
+
+
+class Judge(ABC):
+    """A pairwise judge. Subclasses implement `_generate`; everything else is shared.
+
+    Args:
+        format: renders prompts and parses verdicts (default: the RRM wire format).
+        retry: retry and resampling policy.
+    """
+
+    def __init__(self, *, format: JudgeFormat | None = None, retry: RetryPolicy | None = None) -> None:
+        self.format: JudgeFormat = format if format is not None else RRMFormat()
+        self.retry = retry if retry is not None else RetryPolicy()
+
+    @property
+    @abstractmethod
+    def name(self) -> str:
+        """A short description (model and endpoint) for messages and traces."""
+
+    @abstractmethod
+    async def _generate(self, prompts: Sequence[Prompt]) -> list[Generation]:
+        """Generate `prompt.n` samples for every prompt; returning fewer is allowed."""
+
+    async def ajudge(self, requests: Sequence[VoteRequest]) -> list[Ballot]:
+        """Votes for every request: `request.n` each, abstentions included."""
+        slots = [[_Slot() for _ in range(r.n)] for r in requests]
+        ballots = [Ballot(votes=[]) for _ in requests]
+        messages = [self.format.render(r.query, r.first, r.second) for r in requests]
+        empty_rounds = 0
+        while True:
+            open_slots = [[s for s in per_request if self._open(s)] for per_request in slots]
+            wanted = [i for i, o in enumerate(open_slots) if o]
+            if not wanted:
+                break
+            prompts = [Prompt(requests[i], messages[i], len(open_slots[i])) for i in wanted]
+            generations = await self._generate(prompts)
+            received = 0
+            for i, generation in zip(wanted, generations, strict=True):
+                ballots[i].requests += generation.requests
+                ballots[i].retries += generation.retries
+                for slot, sample in zip(open_slots[i], generation.samples):
+                    slot.attempts.append(sample)
+                    slot.verdict = self.format.parse(sample.content, sample.reasoning)
+                    received += 1
+            empty_rounds = 0 if received else empty_rounds + 1
+            if empty_rounds >= self.retry.max_attempts:
+                raise JudgeUnavailableError(f"judge {self.name} returned no samples {empty_rounds} times in a row")
+        for request, ballot, per_request in zip(requests, ballots, slots, strict=True):
+            ballot.votes = [_vote(request, slot) for slot in per_request]
+        return ballots
+
+    def _open(self, slot: _Slot) -> bool:
+        return slot.verdict is None and len(slot.attempts) <= self.retry.resamples
+
+
+def _vote(request: VoteRequest, slot: _Slot) -> Vote:
+    final = slot.attempts[-1]
+    costs = [s.cost_usd for s in slot.attempts if s.cost_usd is not None]
+    return Vote(
+        first=request.pair[0],
+        second=request.pair[1],
+        verdict=slot.verdict,
+        answer=final.content,
+        reasoning=final.reasoning,
+        finish_reason=final.finish_reason,
+        latency_s=final.latency_s,
+        prompt_tokens=sum(s.prompt_tokens for s in slot.attempts),
+        completion_tokens=sum(s.completion_tokens for s in slot.attempts),
+        cost_usd=sum(costs) if costs else None,
+        discarded=tuple(s.content for s in slot.attempts[:-1]),
+    )

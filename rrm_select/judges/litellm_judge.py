@@ -1,0 +1,206 @@
+"""A judge behind any OpenAI-compatible endpoint, reached through litellm.
+
+litellm is imported on first use, not with rrm_select (it takes seconds to import). The k votes
+of one ordering go out as one request with `n=k`; requests run concurrently up to
+`max_concurrency`, a limit shared by every selection using this judge object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from rrm_select.errors import (
+    InvalidArgumentError,
+    JudgeRejectedError,
+    JudgeUnavailableError,
+    MissingDependencyError,
+)
+from rrm_select.formats import JudgeFormat
+from rrm_select.judges.base import Generation, Judge, Prompt, RetryPolicy, Sample
+from rrm_select.judges.limit import ConcurrencyLimit
+
+
+def _import_litellm() -> Any:
+    # Without this, importing litellm tries to download a price list, which stalls offline
+    # machines for seconds. A user who wants the live list sets the variable to "False".
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    try:
+        import litellm
+    except ImportError as exc:  # pragma: no cover - litellm is a core dependency
+        raise MissingDependencyError("LiteLLMJudge needs litellm: pip install rrm-select") from exc
+    return litellm
+
+
+class LiteLLMJudge(Judge):
+    """An RRM served behind an OpenAI-compatible API (vLLM, llama.cpp, hosted providers).
+
+    Args:
+        model: a litellm model name, e.g. ``"hosted_vllm/Reward-Reasoning/RRM-7B"``.
+        api_base: the endpoint, e.g. ``"http://127.0.0.1:8000/v1"``.
+        api_key: sent to the server, never recorded in traces or errors.
+        temperature, top_p, max_tokens: decoding settings (the RRM paper's by default).
+        timeout: seconds allowed per request before it counts as a transient failure.
+        max_concurrency: requests in flight at once, across every selection using this judge.
+        retry: retry and resampling policy.
+        format: prompt and verdict format.
+        **litellm_kwargs: passed to ``litellm.acompletion`` unchanged (e.g. ``extra_body``).
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_base: str | None = None,
+        api_key: str | None = None,
+        temperature: float = 0.6,
+        top_p: float = 1.0,
+        max_tokens: int = 8192,
+        timeout: float = 600.0,
+        max_concurrency: int = 64,
+        retry: RetryPolicy | None = None,
+        format: JudgeFormat | None = None,
+        **litellm_kwargs: Any,
+    ) -> None:
+        if not model:
+            raise InvalidArgumentError("model must be a non-empty litellm model name")
+        for option, value, low in (("max_tokens", max_tokens, 1), ("max_concurrency", max_concurrency, 1)):
+            if not isinstance(value, int) or value < low:
+                raise InvalidArgumentError(f"{option} must be an integer >= {low}, got {value!r}")
+        if timeout <= 0:
+            raise InvalidArgumentError(f"timeout must be > 0 seconds, got {timeout!r}")
+        if not 0 <= temperature <= 2 or not 0 < top_p <= 1:
+            raise InvalidArgumentError(f"need 0 <= temperature <= 2 and 0 < top_p <= 1, got {temperature!r}, {top_p!r}")
+        reserved = {"model", "messages", "n", "api_base", "api_key", "stream"} & litellm_kwargs.keys()
+        if reserved:
+            raise InvalidArgumentError(f"these are set by the judge and cannot be passed through: {sorted(reserved)}")
+        super().__init__(format=format, retry=retry)
+        self.model = model
+        self.api_base = api_base
+        self._api_key = api_key
+        self.temperature = temperature
+        self.top_p = top_p
+        self.max_tokens = max_tokens
+        self.timeout = timeout
+        self.litellm_kwargs = litellm_kwargs
+        self.limit = ConcurrencyLimit(max_concurrency)
+
+    def __repr__(self) -> str:
+        return f"LiteLLMJudge(model={self.model!r}, api_base={self.api_base!r})"
+
+    @property
+    def name(self) -> str:
+        return f"{self.model} at {self.api_base or 'the provider default endpoint'}"
+
+    async def _generate(self, prompts: Sequence[Prompt]) -> list[Generation]:
+        return list(await asyncio.gather(*(self._request(p) for p in prompts)))
+
+    async def _request(self, prompt: Prompt) -> Generation:
+        litellm = _import_litellm()
+        attempts = 0
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.retry.max_attempts),
+            wait=self._backoff,
+            retry=retry_if_exception(lambda exc: _is_transient(litellm, exc)),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    attempts += 1
+                    async with self.limit:
+                        started = time.monotonic()
+                        response = await litellm.acompletion(
+                            model=self.model,
+                            messages=prompt.messages,
+                            n=prompt.n,
+                            api_base=self.api_base,
+                            api_key=self._api_key,
+                            temperature=self.temperature,
+                            top_p=self.top_p,
+                            max_tokens=self.max_tokens,
+                            timeout=self.timeout,
+                            num_retries=0,  # retries are ours, with the policy above
+                            **self.litellm_kwargs,
+                        )
+                        latency = time.monotonic() - started
+        except Exception as exc:
+            raise self._translate(litellm, exc, attempts) from exc
+        return Generation(_samples(response, latency), requests=attempts, retries=attempts - 1)
+
+    def _backoff(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = _retry_after_s(exc)
+        if retry_after is not None:
+            return min(retry_after, self.retry.max_backoff_s)
+        ceiling = min(self.retry.max_backoff_s, self.retry.initial_backoff_s * 2 ** (state.attempt_number - 1))
+        return random.uniform(0, ceiling)  # full jitter: spreads retries of many clients apart
+
+    def _translate(self, litellm: Any, exc: BaseException, attempts: int) -> BaseException:
+        if not isinstance(exc, litellm.exceptions.OpenAIError):
+            return exc  # not a judge failure (a bug or a cancellation): let it through unchanged
+        cause = _describe(exc).replace(self._api_key or "\0", "***")
+        if _is_transient(litellm, exc):
+            return JudgeUnavailableError(f"judge {self.name} failed {attempts} attempt(s); last: {cause}")
+        return JudgeRejectedError(f"judge {self.name} refused the request: {cause}")
+
+
+def _is_transient(litellm: Any, exc: BaseException) -> bool:
+    permanent = (
+        litellm.BadRequestError,  # includes ContextWindowExceededError
+        litellm.AuthenticationError,
+        litellm.PermissionDeniedError,
+        litellm.NotFoundError,
+        litellm.UnprocessableEntityError,
+    )
+    return isinstance(exc, litellm.exceptions.OpenAIError) and not isinstance(exc, permanent)
+
+
+def _retry_after_s(exc: BaseException | None) -> float | None:
+    headers = getattr(exc, "litellm_response_headers", None) or {}
+    value = {str(k).lower(): v for k, v in dict(headers).items()}.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:  # an HTTP date: rare for model servers; fall back to our own backoff
+        return None
+
+
+def _describe(exc: BaseException) -> str:
+    status = getattr(exc, "status_code", None)
+    text = str(exc).replace("\n", " ").strip()
+    return f"{type(exc).__name__} (HTTP {status}): {text}" if status else f"{type(exc).__name__}: {text}"
+
+
+def _samples(response: Any, latency: float) -> list[Sample]:
+    choices = list(response.choices)
+    usage = getattr(response, "usage", None)
+    prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+    completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+    cost = (getattr(response, "_hidden_params", None) or {}).get("response_cost")
+    share = len(choices) or 1
+    samples = []
+    for i, choice in enumerate(choices):
+        message = choice.message
+        # vLLM's reasoning parser sends `reasoning_content` (older) or `reasoning` (newer);
+        # either is absent, not None, when the server has no parser.
+        reasoning = getattr(message, "reasoning_content", None) or getattr(message, "reasoning", None)
+        first = i == 0  # a request's tokens and cost are split evenly; the remainder goes first
+        samples.append(
+            Sample(
+                content=message.content or "",
+                reasoning=reasoning,
+                finish_reason=choice.finish_reason,
+                latency_s=latency,
+                prompt_tokens=prompt_tokens // share + (prompt_tokens % share if first else 0),
+                completion_tokens=completion_tokens // share + (completion_tokens % share if first else 0),
+                cost_usd=None if cost is None else float(cost) / share,
+            )
+        )
+    return samples
+

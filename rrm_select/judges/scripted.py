@@ -1,0 +1,92 @@
+"""A deterministic judge that needs no model: for examples, tests and simulations.
+
+It writes outputs in the RRM shape (`reasoning</think>` then `\\boxed{Assistant N}`) and runs
+them through the judge's real format parser, so everything after the model is exercised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from rrm_select.errors import InvalidArgumentError
+from rrm_select.formats import JudgeFormat
+from rrm_select.judges.base import Generation, Judge, Prompt, RetryPolicy, Sample
+from rrm_select.types import Verdict
+
+Preference = Callable[[str, str, str], Verdict | None]
+"""(query, first, second) -> 1 if `first` is better, 2 if `second` is, None to give no verdict."""
+
+
+class ScriptedJudge(Judge):
+    """A judge that answers from a Python function instead of a model.
+
+    Args:
+        prefer: decides each comparison; see `Preference`.
+        accuracy: probability that a sample follows `prefer`; otherwise it picks the other side.
+            Below 1 the judge is noisy, drawing from its own generator seeded by `seed`.
+        latency_s: simulated time per request (an `asyncio.sleep`).
+        seed: seed of the noise generator.
+        format, retry: as for every `Judge`.
+    """
+
+    def __init__(
+        self,
+        prefer: Preference,
+        *,
+        accuracy: float = 1.0,
+        latency_s: float = 0.0,
+        seed: int = 0,
+        format: JudgeFormat | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        if not 0.0 <= accuracy <= 1.0:
+            raise InvalidArgumentError(f"accuracy must be in [0, 1], got {accuracy!r}")
+        if latency_s < 0:
+            raise InvalidArgumentError(f"latency_s must be >= 0, got {latency_s!r}")
+        super().__init__(format=format, retry=retry)
+        self.prefer = prefer
+        self.accuracy = accuracy
+        self.latency_s = latency_s
+        self._rng = np.random.default_rng(seed)
+        self.calls = 0
+        """Prompts generated so far (each one is one simulated request)."""
+
+    @classmethod
+    def by_score(cls, score: Callable[[str], float], **options: Any) -> ScriptedJudge:
+        """A judge that prefers the candidate with the higher `score(text)`; equal scores abstain."""
+
+        def prefer(query: str, first: str, second: str) -> Verdict | None:
+            a, b = score(first), score(second)
+            return None if a == b else (1 if a > b else 2)
+
+        return cls(prefer, **options)
+
+    @property
+    def name(self) -> str:
+        return f"ScriptedJudge(accuracy={self.accuracy})"
+
+    async def _generate(self, prompts: Sequence[Prompt]) -> list[Generation]:
+        self.calls += len(prompts)
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        return [Generation([self._sample(p) for _ in range(p.n)]) for p in prompts]
+
+    def _sample(self, prompt: Prompt) -> Sample:
+        request = prompt.request
+        verdict = self.prefer(request.query, request.first, request.second)
+        if verdict is not None and self._rng.random() >= self.accuracy:
+            verdict = 2 if verdict == 1 else 1
+        answer = "I cannot decide." if verdict is None else f"\\boxed{{Assistant {verdict}}}"
+        content = f"Scripted comparison.\n</think>\n\n{answer}"
+        return Sample(
+            content=content,
+            reasoning=None,
+            finish_reason="stop",
+            latency_s=self.latency_s,
+            prompt_tokens=sum(len(m["content"].split()) for m in prompt.messages),
+            completion_tokens=len(content.split()),
+        )

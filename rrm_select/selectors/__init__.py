@@ -1,0 +1,1 @@
+"""Selection strategies: which pairs to compare, and how results become a ranking."""

@@ -1,0 +1,128 @@
+"""The records a selection produces: every vote, every match, the result and its cost."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Verdict = Literal[1, 2]
+"""Which shown position the judge preferred: 1 = Assistant 1 (shown first), 2 = Assistant 2."""
+
+Decision = Literal["majority", "tie_break", "no_valid_vote"]
+"""How a match was decided: a strict majority of valid votes, a seeded coin after a tie,
+or a seeded coin because every vote abstained."""
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Usage(_Record):
+    """What the judge spent. Tokens and cost include resampled (discarded) samples."""
+
+    requests: int = 0
+    """Requests sent to the judge, counting top-ups, resamples and retries."""
+    votes: int = 0
+    abstentions: int = 0
+    """Votes left without a verdict after resampling."""
+    retries: int = 0
+    """Requests repeated after a transient failure (429, 5xx, timeout, dropped connection)."""
+    resamples: int = 0
+    """Samples discarded because their verdict could not be parsed."""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    """Known only where litellm has a price for the model; None otherwise."""
+    wall_time_s: float = 0.0
+
+    def __add__(self, other: Usage) -> Usage:
+        costs = [c for c in (self.cost_usd, other.cost_usd) if c is not None]
+        return Usage(
+            requests=self.requests + other.requests,
+            votes=self.votes + other.votes,
+            abstentions=self.abstentions + other.abstentions,
+            retries=self.retries + other.retries,
+            resamples=self.resamples + other.resamples,
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            cost_usd=sum(costs) if costs else None,
+            wall_time_s=self.wall_time_s + other.wall_time_s,
+        )
+
+
+class Vote(_Record):
+    """One judge sample about one pair, mapped back to candidate indices."""
+
+    first: int
+    """Candidate index shown as Assistant 1."""
+    second: int
+    """Candidate index shown as Assistant 2."""
+    verdict: Verdict | None
+    """The position the judge chose, or None when it gave no parseable verdict (an abstention)."""
+    answer: str
+    """The judge's raw answer text (after its reasoning)."""
+    reasoning: str | None
+    finish_reason: str | None
+    latency_s: float
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    discarded: tuple[str, ...] = ()
+    """Raw outputs of earlier samples for this vote that had no parseable verdict."""
+
+    @property
+    def winner(self) -> int | None:
+        """Candidate index this vote prefers, or None for an abstention."""
+        if self.verdict is None:
+            return None
+        return self.first if self.verdict == 1 else self.second
+
+
+class Match(_Record):
+    """A comparison of two candidates, decided by the majority of its valid votes."""
+
+    a: int
+    b: int
+    round: int = Field(ge=1)
+    """Knockout round (1 = first); 1 for every match of a round robin."""
+    votes: tuple[Vote, ...]
+    winner: int
+    decided_by: Decision
+    requests: int = 0
+    retries: int = 0
+
+    @property
+    def loser(self) -> int:
+        return self.b if self.winner == self.a else self.a
+
+    @property
+    def wins(self) -> tuple[int, int]:
+        """Valid votes for (a, b)."""
+        winners = [v.winner for v in self.votes]
+        return winners.count(self.a), winners.count(self.b)
+
+
+class Selection(_Record):
+    """The result of one selection: the choice, the full ranking and the trace behind it."""
+
+    query: str
+    candidates: tuple[str, ...]
+    method: Literal["knockout", "elo"]
+    best_index: int
+    ranking: tuple[int, ...]
+    """Every candidate index, best first. Duplicates of a text sit next to each other."""
+    scores: tuple[float, ...]
+    """Per candidate index: knockout = matches won; elo = rating on the Elo scale (1500 = average)."""
+    matches: tuple[Match, ...]
+    usage: Usage
+    seed: int
+    """The seed actually used; passing it back reproduces the pairs, orders and tie-breaks."""
+
+    @property
+    def best(self) -> str:
+        return self.candidates[self.best_index]
+
+    @property
+    def votes(self) -> tuple[Vote, ...]:
+        return tuple(v for m in self.matches for v in m.votes)

@@ -1,0 +1,160 @@
+"""A small OpenAI-compatible chat server on 127.0.0.1 for the litellm path.
+
+It answers `POST /v1/chat/completions` like vLLM would, from a `script` callable that sees the
+parsed request body and returns a `Reply`: either choices (content, optional separate reasoning,
+finish reason) or a fault (an HTTP status with headers, a dropped connection, a garbage body,
+a delay longer than the client's timeout). Every request body is kept in `requests` so tests can
+check what really went over the wire.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Choice:
+    content: str
+    reasoning: str | None = None
+    finish_reason: str = "stop"
+
+
+@dataclass
+class Reply:
+    choices: list[Choice] = field(default_factory=list)
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    error: str = ""
+    drop: bool = False  # close the socket without answering
+    garbage: bool = False  # a 200 whose body is not JSON
+    delay_s: float = 0.0
+
+
+Script = Callable[[dict[str, Any]], Reply]
+
+_ANSWERS = re.compile(
+    r"### Assistant 1\n\n(?P<a>.*)\n\n\n### Assistant 2\n\n(?P<b>.*)\n\n## Analysis", re.S
+)
+
+
+def split_prompt(body: dict[str, Any]) -> tuple[str, str]:
+    """The two candidate texts as the RRM prompt shows them (for scripts that judge content)."""
+    match = _ANSWERS.search(body["messages"][-1]["content"])
+    assert match, "not an RRM prompt"
+    return match["a"], match["b"]
+
+
+def rrm_choice(verdict: int, reasoning: str = "Comparing both.") -> Choice:
+    """A well-formed RRM sample without a reasoning parser: reasoning</think>answer."""
+    return Choice(content=f"{reasoning}\n</think>\n\n\\boxed{{Assistant {verdict}}}")
+
+
+class FakeOpenAIServer:
+    """Start with `with FakeOpenAIServer(script) as server:`; `server.api_base` is the URL."""
+
+    def __init__(self, script: Script) -> None:
+        self.script = script
+        self.requests: list[dict[str, Any]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+
+    def __enter__(self) -> FakeOpenAIServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:  # keep test output clean
+                pass
+
+            def do_GET(self) -> None:
+                self._send(200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with server._lock:
+                    server.requests.append(body)
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    self._answer(body, server.script(body))
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
+
+            def _answer(self, body: dict[str, Any], reply: Reply) -> None:
+                if reply.delay_s:
+                    time.sleep(reply.delay_s)
+                if reply.drop:
+                    self.close_connection = True
+                    self.connection.close()
+                    return
+                if reply.garbage:
+                    self._send_raw(200, b"<html>not json", {})
+                    return
+                if reply.status != 200:
+                    payload = {"error": {"message": reply.error or "fault", "code": reply.status}}
+                    self._send(reply.status, payload, reply.headers)
+                    return
+                self._send(200, _completion(body, reply.choices), reply.headers)
+
+            def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+                self._send_raw(status, json.dumps(payload).encode(), headers or {})
+
+            def _send_raw(self, status: int, data: bytes, headers: dict[str, str]) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+        return Handler
+
+
+def _completion(body: dict[str, Any], choices: list[Choice]) -> dict[str, Any]:
+    prompt_tokens = sum(len(m["content"].split()) for m in body["messages"])
+    out = []
+    completion_tokens = 0
+    for i, choice in enumerate(choices):
+        message: dict[str, Any] = {"role": "assistant", "content": choice.content}
+        if choice.reasoning is not None:
+            message["reasoning_content"] = choice.reasoning
+        completion_tokens += len(choice.content.split()) + len((choice.reasoning or "").split())
+        out.append({"index": i, "message": message, "finish_reason": choice.finish_reason})
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model", "fake"),
+        "choices": out,
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
