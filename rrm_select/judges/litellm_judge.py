@@ -143,7 +143,7 @@ class LiteLLMJudge(Judge):
         return random.uniform(0, ceiling)  # full jitter: spreads retries of many clients apart
 
     def _translate(self, litellm: Any, exc: BaseException, attempts: int) -> BaseException:
-        if not isinstance(exc, litellm.exceptions.OpenAIError):
+        if not isinstance(exc, _api_error()):
             return exc  # not a judge failure (a bug or a cancellation): let it through unchanged
         cause = _describe(exc).replace(self._api_key or "\0", "***")
         if _is_transient(litellm, exc):
@@ -159,7 +159,14 @@ def _is_transient(litellm: Any, exc: BaseException) -> bool:
         litellm.NotFoundError,
         litellm.UnprocessableEntityError,
     )
-    return isinstance(exc, litellm.exceptions.OpenAIError) and not isinstance(exc, permanent)
+    return isinstance(exc, _api_error()) and not isinstance(exc, permanent)
+
+
+def _api_error() -> type[Exception]:
+    # Every litellm exception derives from the openai SDK's APIError (openai ships with litellm).
+    import openai
+
+    return openai.APIError
 
 
 def _retry_after_s(exc: BaseException | None) -> float | None:
