@@ -39,8 +39,10 @@ def show(result: Selection) -> None:
         )
         print(f"  round {match.round}: {match.a} vs {match.b} -> {match.winner} ({match.decided_by}; {verdicts})")
     u = result.usage
-    print(f"usage: {u.requests} requests, {u.votes} votes, {u.prompt_tokens}+{u.completion_tokens} tokens, "
-          f"{u.wall_time_s:.2f} s")
+    print(
+        f"usage: {u.requests} requests, {u.votes} votes, {u.prompt_tokens}+{u.completion_tokens} tokens, "
+        f"{u.wall_time_s:.2f} s"
+    )
 
 
 def main() -> None:
@@ -53,7 +55,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    judge = LiteLLMJudge(args.model, api_base=args.api_base, api_key=args.api_key) if args.api_base else stand_in_judge()
+    judge = (
+        LiteLLMJudge(args.model, api_base=args.api_base, api_key=args.api_key) if args.api_base else stand_in_judge()
+    )
     selector_class = KnockoutSelector if args.method == "knockout" else EloSelector
     show(selector_class(judge, votes=args.votes, seed=args.seed).select(QUERY, CANDIDATES))
 

@@ -1,8 +1,8 @@
 """rrm_select: best-of-N selection with a reward reasoning model (RRM) as the judge.
 
-    from rrm_select import KnockoutSelector, LiteLLMJudge
-    judge = LiteLLMJudge("hosted_vllm/Reward-Reasoning/RRM-7B", api_base="http://127.0.0.1:8000/v1")
-    best = KnockoutSelector(judge, votes=3).select(query, candidates).best
+from rrm_select import KnockoutSelector, LiteLLMJudge
+judge = LiteLLMJudge("hosted_vllm/Reward-Reasoning/RRM-7B", api_base="http://127.0.0.1:8000/v1")
+best = KnockoutSelector(judge, votes=3).select(query, candidates).best
 """
 
 from rrm_select.errors import (
@@ -17,9 +17,9 @@ from rrm_select.formats import JudgeFormat, RRMFormat
 from rrm_select.judges.base import Judge, RetryPolicy, VoteRequest
 from rrm_select.judges.litellm_judge import LiteLLMJudge
 from rrm_select.judges.scripted import ScriptedJudge
+from rrm_select.selectors.base import Selector
 from rrm_select.selectors.elo import EloSelector
 from rrm_select.selectors.knockout import KnockoutSelector
-from rrm_select.selectors.base import Selector
 from rrm_select.types import Match, Selection, Usage, Vote
 from rrm_select.voting import OrderPolicy
 

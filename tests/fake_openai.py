@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 
 @dataclass
@@ -39,9 +39,7 @@ class Reply:
 
 Script = Callable[[dict[str, Any]], Reply]
 
-_ANSWERS = re.compile(
-    r"### Assistant 1\n\n(?P<a>.*)\n\n\n### Assistant 2\n\n(?P<b>.*)\n\n## Analysis", re.S
-)
+_ANSWERS = re.compile(r"### Assistant 1\n\n(?P<a>.*)\n\n\n### Assistant 2\n\n(?P<b>.*)\n\n## Analysis", re.DOTALL)
 
 
 def split_prompt(body: dict[str, Any]) -> tuple[str, str]:
@@ -73,7 +71,7 @@ class FakeOpenAIServer:
     def api_base(self) -> str:
         return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
 
-    def __enter__(self) -> FakeOpenAIServer:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

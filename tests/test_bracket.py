@@ -20,8 +20,10 @@ def test_bracket_shape(n: int) -> None:
 
 
 def test_byes_are_spread_at_random() -> None:
-    positions = {tuple(i for i, s in enumerate(build_bracket(5, np.random.default_rng(seed))) if len(s) == 1)
-                 for seed in range(40)}
+    positions = {
+        tuple(i for i, s in enumerate(build_bracket(5, np.random.default_rng(seed))) if len(s) == 1)
+        for seed in range(40)
+    }
     assert len(positions) == 4  # 3 byes among 4 slots: every arrangement shows up
 
 

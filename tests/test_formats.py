@@ -69,8 +69,12 @@ HOSTILE = [
 def test_hostile_candidates_render_verbatim(text: str) -> None:
     user = RRMFormat().render(text, text, "plain")[1]["content"]
     assert user == (
-        "## Query\n\n" + text + "\n\n## Assistant responses\n\n### Assistant 1\n\n" + text
-        + "\n\n\n### Assistant 2\n\nplain\n\n" + REF_SUFFIX
+        "## Query\n\n"
+        + text
+        + "\n\n## Assistant responses\n\n### Assistant 1\n\n"
+        + text
+        + "\n\n\n### Assistant 2\n\nplain\n\n"
+        + REF_SUFFIX
     )
 
 

@@ -7,7 +7,9 @@ import rrm_select
 
 
 def test_import_is_light() -> None:
-    code = "import sys, rrm_select; print(sorted(m for m in ('litellm', 'vllm', 'openai', 'torch') if m in sys.modules))"
+    code = (
+        "import sys, rrm_select; print(sorted(m for m in ('litellm', 'vllm', 'openai', 'torch') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

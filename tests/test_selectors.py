@@ -277,8 +277,10 @@ def _mc_knockout(n: int, p: float, sims: int, rng: np.random.Generator) -> float
     """Monte-Carlo model: a random bracket where each match goes to the better side w.p. p."""
     best_wins = 0
     for _ in range(sims):
-        alive = [(slot if len(slot) == 1 else (max(slot) if rng.random() < p else min(slot),))[0]
-                 for slot in build_bracket(n, rng)]
+        alive = [
+            (slot if len(slot) == 1 else (max(slot) if rng.random() < p else min(slot),))[0]
+            for slot in build_bracket(n, rng)
+        ]
         while len(alive) > 1:
             alive = [max(a, b) if rng.random() < p else min(a, b) for a, b in zip(alive[::2], alive[1::2])]
         best_wins += alive[0] == n - 1
@@ -296,7 +298,7 @@ def _mc_elo(n: int, p: float, sims: int, rng: np.random.Generator) -> float:
             wins[w, l] += 1
         s = bradley_terry(wins)
         won = wins.sum(axis=1)
-        best = sorted(range(n), key=lambda t: (-s[t], -won[t], t))[0]
+        best = min(range(n), key=lambda t: (-s[t], -won[t], t))
         best_wins += order[best] == n - 1
     return best_wins / sims
 
@@ -316,7 +318,9 @@ def test_noisy_judge_matches_monte_carlo(selector: type, n: int, votes: int, mod
     hits = 0
     for trial in range(trials):
         texts = candidates(n, 1000 + trial)
-        hits += selector(judge, votes=votes, order="per_match", seed=trial).select("q", texts).best_index == true_best(texts)
+        hits += selector(judge, votes=votes, order="per_match", seed=trial).select("q", texts).best_index == true_best(
+            texts
+        )
     predicted = model(n, _majority(p, votes), 20000, np.random.default_rng(0))
     if selector is KnockoutSelector and n == 8:
         assert abs(predicted - p**3) < 0.015  # the model itself agrees with the closed form

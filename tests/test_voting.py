@@ -8,7 +8,9 @@ from rrm_select.voting import check_order_policy, decide, plan_orders
 
 
 def vote(first: int, second: int, verdict: int | None) -> Vote:
-    return Vote(first=first, second=second, verdict=verdict, answer="", reasoning=None, finish_reason="stop", latency_s=0)
+    return Vote(
+        first=first, second=second, verdict=verdict, answer="", reasoning=None, finish_reason="stop", latency_s=0
+    )
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 5, 8])

@@ -210,4 +210,3 @@ def _samples(response: Any, latency: float) -> list[Sample]:
             )
         )
     return samples
-

@@ -20,9 +20,9 @@ from rrm_select.selectors.base import Selector, Tournament
 def build_bracket(n: int, rng: np.random.Generator) -> list[tuple[int, ...]]:
     """First-round slots, left to right: each holds two entrants (a match) or one (a bye)."""
     rounds = math.ceil(math.log2(n)) if n > 1 else 0
-    slots = 2 ** rounds // 2
+    slots = 2**rounds // 2
     entrants = [int(i) for i in rng.permutation(n)]
-    byes = set(int(s) for s in rng.choice(slots, size=2**rounds - n, replace=False)) if slots else set()
+    byes = {int(s) for s in rng.choice(slots, size=2**rounds - n, replace=False)} if slots else set()
     bracket = []
     for slot in range(max(slots, 1)):
         take = 1 if slot in byes or n == 1 else 2
