@@ -17,6 +17,7 @@ from rrm_select.formats import JudgeFormat, RRMFormat
 from rrm_select.judges.base import Judge, RetryPolicy, VoteRequest
 from rrm_select.judges.litellm_judge import LiteLLMJudge
 from rrm_select.judges.scripted import ScriptedJudge
+from rrm_select.judges.vllm_judge import VLLMJudge
 from rrm_select.selectors.base import Selector
 from rrm_select.selectors.elo import EloSelector
 from rrm_select.selectors.knockout import KnockoutSelector
@@ -43,6 +44,7 @@ __all__ = [
     "Selection",
     "Selector",
     "Usage",
+    "VLLMJudge",
     "Vote",
     "VoteRequest",
 ]

