@@ -79,7 +79,7 @@ class RRMFormat:
         and a box.
         A real RRM does not need it and should think freely.
         """
-        return r"[^<]{1,%d}</think>\n\n\\boxed\{Assistant [12]\}" % max_reasoning_chars
+        return r"[^<]{1," + str(max_reasoning_chars) + r"}</think>\n\n\\boxed\{Assistant [12]\}"
 
     def answer_part(self, content: str, reasoning: str | None) -> str | None:
         """The text a verdict may come from: never the reasoning, never anything before `</think>`."""

@@ -48,7 +48,7 @@ def build_tiny_judge(dest: str | Path = DEFAULT_DIR) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.bfloat16)
     # Save as a plain (dequantised) checkpoint: drop the GGUF quantisation metadata.
-    model.hf_quantizer = None
+    setattr(model, "hf_quantizer", None)  # noqa: B010 - typed as non-optional, but cleared on purpose
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.save_pretrained(str(partial))

@@ -123,3 +123,23 @@ def test_last_boxed_balanced() -> None:
     assert last_boxed("\\boxed{open \\boxed{x}") == "x"
     assert last_boxed("\\boxed{never closed") is None
     assert last_boxed("nothing") is None
+
+
+def test_verdict_regex_only_admits_well_formed_verdicts() -> None:
+    import re
+
+    fmt = RRMFormat()
+    pattern = re.compile(fmt.verdict_regex(20))
+    good = "short thought</think>\n\n\\boxed{Assistant 2}"
+    assert pattern.fullmatch(good) and fmt.parse(good, None) == 2
+    for bad in (
+        "</think>\n\n\\boxed{Assistant 1}",  # no reasoning at all
+        "x" * 21 + "</think>\n\n\\boxed{Assistant 1}",  # reasoning over the bound
+        "a</think>\n\n\\boxed{Assistant 3}",
+        "a <b> c</think>\n\n\\boxed{Assistant 1}",  # no "<" in the reasoning: one </think> only
+    ):
+        assert not pattern.fullmatch(bad)
+    from rrm_select.formats import split_reasoning
+
+    assert split_reasoning(good) == ("\n\n\\boxed{Assistant 2}", "short thought")
+    assert split_reasoning("no end") == ("no end", None)

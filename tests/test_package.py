@@ -31,5 +31,5 @@ def test_readme_test_command_is_what_ci_runs() -> None:
 
     root = Path(__file__).parent.parent
     ci_command = (root / ".ci" / "run").read_text().strip().splitlines()[-1]
-    assert ci_command.startswith("python3 -m venv .venv")
+    assert ci_command.startswith("bash scripts/setup.sh")
     assert f"```bash\n{ci_command}\n```" in (root / "README.md").read_text()

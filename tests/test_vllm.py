@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from vllm_support import ENGINE_OPTIONS, SERVED_NAME, VLLM_ENV, tiny_model, vllm_server
+from vllm_support import ENGINE_OPTIONS, SERVED_NAME, TINY_SERVER_ARGS, VLLM_ENV, tiny_model, vllm_server
 
 from rrm_select import (
     EloSelector,
@@ -45,7 +45,7 @@ def server() -> Iterator[str]:
     # Like an RRM deployment: the reasoning parser splits off the reasoning; structured outputs
     # must then be enabled inside the reasoning for the regex to hold over the whole output.
     extra = ("--reasoning-parser", "deepseek_r1", "--structured-outputs-config", '{"enable_in_reasoning": true}')
-    with vllm_server(tiny_model(), *extra) as api_base:
+    with vllm_server(tiny_model(), *TINY_SERVER_ARGS, *extra) as api_base:
         yield api_base
 
 

@@ -20,6 +20,7 @@ TINY_DIR = ROOT / ".cache" / "tiny-judge"  # ignored by git; built once, reused 
 VLLM_ENV = {"HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1"}
 ENGINE_OPTIONS = {"dtype": "bfloat16", "max_model_len": 2048, "enforce_eager": True, "seed": 0}
 SERVED_NAME = "tiny-judge"
+TINY_SERVER_ARGS = ("--dtype", "bfloat16", "--max-model-len", "2048", "--enforce-eager", "--seed", "0")
 
 
 def tiny_model() -> Path:
@@ -44,9 +45,7 @@ def vllm_server(model: Path, *extra: str, startup_timeout_s: float = 300) -> Ite
         command = [
             sys.executable, "-m", "vllm.entrypoints.openai.api_server",
             "--model", str(model), "--served-model-name", SERVED_NAME,
-            "--host", "127.0.0.1", "--port", str(port),
-            "--dtype", "bfloat16", "--max-model-len", "2048", "--enforce-eager", "--seed", "0",
-            "--disable-log-stats", *extra,
+            "--host", "127.0.0.1", "--port", str(port), "--disable-log-stats", *extra,
         ]  # fmt: skip
         log = open(ROOT / ".cache" / f"vllm-server-{port}.log", "w")  # noqa: SIM115 - closed below
         server = subprocess.Popen(
@@ -67,10 +66,9 @@ def _wait_ready(server: subprocess.Popen, port: int, timeout_s: float) -> bool:
     while time.monotonic() < deadline:
         if server.poll() is not None:
             return False
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2) as reply:
-                if reply.status == 200:
-                    return True
+        with contextlib.suppress(OSError), urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2) as r:
+            if r.status == 200:
+                return True
         time.sleep(0.5)
     raise TimeoutError(f"vLLM server on port {port} not ready after {timeout_s} s")
 

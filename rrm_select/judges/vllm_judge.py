@@ -112,12 +112,13 @@ class VLLMJudge(Judge):
         return results
 
     def _chat_batch(self, prompts: list[Prompt]) -> list[Generation]:
+        refused: tuple[type[Exception], ...] = (ValueError, *_client_errors(self._vllm))
         started = time.monotonic()
         try:
             outputs = self.llm.chat(
                 [p.messages for p in prompts], [self._sampling(p.n) for p in prompts], use_tqdm=False
             )
-        except (ValueError, *_client_errors(self._vllm)) as exc:  # vLLM refused a request
+        except refused as exc:  # vLLM will not serve this request
             raise JudgeRejectedError(f"judge {self.name} refused the request: {exc}") from exc
         except Exception as exc:  # the engine itself failed (died, out of memory, ...)
             raise JudgeUnavailableError(f"judge {self.name} failed: {type(exc).__name__}: {exc}") from exc
