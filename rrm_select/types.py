@@ -30,6 +30,8 @@ class Usage(_Record):
     """Requests repeated after a transient failure (429, 5xx, timeout, dropped connection)."""
     resamples: int = 0
     """Samples discarded because their verdict could not be parsed."""
+    cached_votes: int = 0
+    """Votes reused from a judgment cache (their tokens and cost were paid earlier, not counted)."""
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float | None = None
@@ -44,6 +46,7 @@ class Usage(_Record):
             abstentions=self.abstentions + other.abstentions,
             retries=self.retries + other.retries,
             resamples=self.resamples + other.resamples,
+            cached_votes=self.cached_votes + other.cached_votes,
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
             completion_tokens=self.completion_tokens + other.completion_tokens,
             cost_usd=sum(costs) if costs else None,
@@ -70,6 +73,8 @@ class Vote(_Record):
     cost_usd: float | None = None
     discarded: tuple[str, ...] = ()
     """Raw outputs of earlier samples for this vote that had no parseable verdict."""
+    cached: bool = False
+    """Taken from a `JudgmentCache` instead of the judge (no request, no new tokens)."""
 
     @property
     def winner(self) -> int | None:

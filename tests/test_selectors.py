@@ -249,6 +249,10 @@ class GatedJudge(Judge):
     def name(self) -> str:
         return "gated"
 
+    @property
+    def settings(self) -> dict[str, object]:
+        return {"backend": "gated"}
+
     async def _generate(self, prompts: Sequence[Prompt]) -> list[Generation]:
         self.started += [(p.request.first, p.request.second) for p in prompts]
         if len(self.started) > 4:

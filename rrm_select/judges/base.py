@@ -11,12 +11,14 @@ so batching backends see the whole batch at once.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from rrm_select.cache import JudgmentCache
 from rrm_select.errors import JudgeUnavailableError
 from rrm_select.formats import JudgeFormat, Message, RRMFormat
 from rrm_select.types import Verdict, Vote
@@ -102,6 +104,7 @@ class Ballot:
 class _Slot:
     attempts: list[Sample] = field(default_factory=list)
     verdict: Verdict | None = None
+    cached: Vote | None = None
 
 
 class Judge(ABC):
@@ -110,11 +113,24 @@ class Judge(ABC):
     Args:
         format: renders prompts and parses verdicts (default: the RRM wire format).
         retry: retry and resampling policy.
+
+    Set `cache` to a `JudgmentCache` to reuse votes already paid for (see `rrm_select.cache`).
     """
 
     def __init__(self, *, format: JudgeFormat | None = None, retry: RetryPolicy | None = None) -> None:
         self.format: JudgeFormat = format if format is not None else RRMFormat()
         self.retry = retry if retry is not None else RetryPolicy()
+        self.cache: JudgmentCache | None = None
+
+    @property
+    @abstractmethod
+    def settings(self) -> dict[str, object]:
+        """Everything besides the prompt that determines a vote (model, sampling, constraints)."""
+
+    @property
+    def fingerprint(self) -> str:
+        """A stable identity of this judge's votes: settings and format version (a cache key part)."""
+        return json.dumps({**self.settings, "format": self.format.version}, sort_keys=True, default=repr)
 
     @property
     @abstractmethod
@@ -128,6 +144,12 @@ class Judge(ABC):
     async def ajudge(self, requests: Sequence[VoteRequest]) -> list[Ballot]:
         """Votes for every request: `request.n` each, abstentions included."""
         slots = [[_Slot() for _ in range(r.n)] for r in requests]
+        keys = self._cache_keys(requests)
+        if self.cache is not None:
+            found = self.cache.get([k for per_request in keys for k in per_request])
+            for per_request, per_keys in zip(slots, keys, strict=True):
+                for slot, key in zip(per_request, per_keys, strict=True):
+                    slot.cached = found.get(key)
         ballots = [Ballot(votes=[]) for _ in requests]
         messages = [self.format.render(r.query, r.first, r.second) for r in requests]
         empty_rounds = 0
@@ -149,12 +171,28 @@ class Judge(ABC):
             empty_rounds = 0 if received else empty_rounds + 1
             if empty_rounds >= self.retry.max_attempts:
                 raise JudgeUnavailableError(f"judge {self.name} returned no samples {empty_rounds} times in a row")
-        for request, ballot, per_request in zip(requests, ballots, slots, strict=True):
-            ballot.votes = [_vote(request, slot) for slot in per_request]
+        fresh: dict[str, Vote] = {}
+        for request, ballot, per_request, per_keys in zip(requests, ballots, slots, keys, strict=True):
+            for slot, key in zip(per_request, per_keys, strict=True):
+                if slot.cached is not None:
+                    vote = slot.cached.model_copy(
+                        update={"first": request.pair[0], "second": request.pair[1], "cached": True}
+                    )
+                else:
+                    vote = fresh[key] = _vote(request, slot)
+                ballot.votes.append(vote)
+        if self.cache is not None:
+            self.cache.put(fresh)
         return ballots
 
+    def _cache_keys(self, requests: Sequence[VoteRequest]) -> list[list[str]]:
+        if self.cache is None:
+            return [[""] * r.n for r in requests]
+        fingerprint = self.fingerprint
+        return [[JudgmentCache.key(fingerprint, r.query, r.first, r.second, i) for i in range(r.n)] for r in requests]
+
     def _open(self, slot: _Slot) -> bool:
-        return slot.verdict is None and len(slot.attempts) <= self.retry.resamples
+        return slot.cached is None and slot.verdict is None and len(slot.attempts) <= self.retry.resamples
 
 
 def split_evenly(total: int, parts: int, i: int) -> int:

@@ -98,6 +98,17 @@ class LiteLLMJudge(Judge):
     def name(self) -> str:
         return f"{self.model} at {self.api_base or 'the provider default endpoint'}"
 
+    @property
+    def settings(self) -> dict[str, object]:
+        return {
+            "backend": "litellm",
+            "model": self.model,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+            "litellm_kwargs": self.litellm_kwargs,
+        }
+
     async def _generate(self, prompts: Sequence[Prompt]) -> list[Generation]:
         return list(await asyncio.gather(*(self._request(p) for p in prompts)))
 

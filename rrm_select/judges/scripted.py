@@ -69,6 +69,14 @@ class ScriptedJudge(Judge):
     def name(self) -> str:
         return f"ScriptedJudge(accuracy={self.accuracy})"
 
+    @property
+    def settings(self) -> dict[str, object]:
+        return {
+            "backend": "scripted",
+            "prefer": getattr(self.prefer, "__qualname__", repr(self.prefer)),
+            "accuracy": self.accuracy,
+        }
+
     async def _generate(self, prompts: Sequence[Prompt]) -> list[Generation]:
         self.calls += len(prompts)
         if self.latency_s:

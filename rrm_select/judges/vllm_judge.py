@@ -88,6 +88,17 @@ class VLLMJudge(Judge):
         return f"vLLM in-process {self.model}"
 
     @property
+    def settings(self) -> dict[str, object]:
+        return {
+            "backend": "vllm",
+            "model": self.model,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+            "verdict_regex": self.verdict_regex,
+        }
+
+    @property
     def batch_sizes(self) -> list[int]:
         """Prompts per `LLM.chat` call so far."""
         return self.batcher.batch_sizes

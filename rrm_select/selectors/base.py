@@ -9,6 +9,7 @@ distinct text is judged once.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -95,17 +96,22 @@ class Selector(ABC):
         self.seed = seed
         self._loop = _LoopThread()
 
-    def select(self, query: str, candidates: Sequence[str]) -> Selection:
-        """The best of `candidates` for `query`. Safe to call inside a running event loop."""
-        return self._loop.run(self.aselect(query, candidates))
+    def select(self, query: str, candidates: Sequence[str], *, seed: int | None = None) -> Selection:
+        """The best of `candidates` for `query`. Safe to call inside a running event loop.
+
+        `seed` overrides the selector's seed for this selection only.
+        """
+        return self._loop.run(self.aselect(query, candidates, seed=seed))
 
     def select_many(self, queries: Sequence[str], candidates: Sequence[Sequence[str]]) -> list[Selection]:
         """`select` for many queries at once (they share the judge's concurrency)."""
         return self._loop.run(self.aselect_many(queries, candidates))
 
-    async def aselect(self, query: str, candidates: Sequence[str]) -> Selection:
+    async def aselect(self, query: str, candidates: Sequence[str], *, seed: int | None = None) -> Selection:
         """Async `select`."""
-        return await self._aselect(query, candidates, self.seed)
+        if seed is not None and (not isinstance(seed, int) or seed < 0):
+            raise InvalidArgumentError(f"seed must be a non-negative integer or None, got {seed!r}")
+        return await self._aselect(query, candidates, self.seed if seed is None else seed)
 
     async def aselect_many(self, queries: Sequence[str], candidates: Sequence[Sequence[str]]) -> list[Selection]:
         """Async `select_many`. With a seed, query i uses a seed derived from (seed, i)."""
@@ -114,7 +120,7 @@ class Selector(ABC):
                 "queries and candidates must be sequences of equal length "
                 f"(one candidate list per query), got {len(queries)} and {len(candidates)}"
             )
-        seeds = [None if self.seed is None else _derive_seed(self.seed, i) for i in range(len(queries))]
+        seeds = [None if self.seed is None else derive_seed(self.seed, i) for i in range(len(queries))]
         for i, (query, texts) in enumerate(zip(queries, candidates, strict=True)):
             _check_input(query, texts, where=f"[{i}]")
         jobs = (self._aselect(q, c, s) for q, c, s in zip(queries, candidates, seeds, strict=True))
@@ -154,8 +160,11 @@ def _fold_duplicates(candidates: Sequence[str]) -> tuple[list[str], list[int]]:
     return list(index), text_of
 
 
-def _derive_seed(seed: int, i: int) -> int:
-    return int(np.random.SeedSequence([seed, i]).generate_state(1, np.uint64)[0])
+def derive_seed(seed: int, key: int | str) -> int:
+    """A seed for one item of a batch (a query index, a dataset row id), derived from `seed`."""
+    if isinstance(key, str):
+        key = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
+    return int(np.random.SeedSequence([seed, key]).generate_state(1, np.uint64)[0])
 
 
 def _result(
@@ -177,15 +186,17 @@ def _result(
         _renumber(t.matches[key], first_of) for key in sorted(t.matches, key=lambda k: (t.matches[k].round, k))
     )
     votes = [v for m in matches for v in m.votes]
-    costs = [v.cost_usd for v in votes if v.cost_usd is not None]
+    paid = [v for v in votes if not v.cached]
+    costs = [v.cost_usd for v in paid if v.cost_usd is not None]
     usage = Usage(
         requests=sum(m.requests for m in matches),
         votes=len(votes),
         abstentions=sum(v.verdict is None for v in votes),
         retries=sum(m.retries for m in matches),
-        resamples=sum(len(v.discarded) for v in votes),
-        prompt_tokens=sum(v.prompt_tokens for v in votes),
-        completion_tokens=sum(v.completion_tokens for v in votes),
+        resamples=sum(len(v.discarded) for v in paid),
+        cached_votes=len(votes) - len(paid),
+        prompt_tokens=sum(v.prompt_tokens for v in paid),
+        completion_tokens=sum(v.completion_tokens for v in paid),
         cost_usd=sum(costs) if costs else None,
         wall_time_s=wall_time_s,
     )

@@ -1,0 +1,214 @@
+"""The `rrm-select` command: filter datasets offline, or select from candidates at hand.
+
+    rrm-select filter INPUT -o OUTPUT --model hosted_vllm/RRM-7B --api-base http://127.0.0.1:8000/v1
+    rrm-select select --query "2+2?" answer1.txt answer2.txt --model ... --api-base ...
+
+Exit codes: 0 done; 2 invalid input or option (nothing judged); 3 the judge failed (rows
+already written are kept: rerun the same command to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from rrm_select.errors import InvalidArgumentError, JudgeError, MissingDependencyError, RRMError
+from rrm_select.formats import RRMFormat
+from rrm_select.judges.base import Judge, RetryPolicy
+from rrm_select.selectors.base import Selector
+from rrm_select.types import Selection
+from rrm_select.voting import ORDER_POLICIES
+
+EXIT_INVALID = 2
+EXIT_JUDGE = 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rrm-select", description="Best-of-N selection with a reward reasoning model."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    filter_ = commands.add_parser("filter", help="select over every row of a dataset (resumable)")
+    filter_.add_argument("input", help="JSONL or Parquet file, or a folder saved by datasets.save_to_disk")
+    filter_.add_argument("-o", "--output", required=True, help="output JSONL (appended to on resume)")
+    filter_.add_argument("--rejects", help="JSONL for rows that cannot be judged (default: OUTPUT.rejects.jsonl)")
+    filter_.add_argument("--emit", choices=["best", "pairs", "ranking"], default="best")
+    filter_.add_argument(
+        "--margin", type=float, help="with --emit pairs: every pair with this score gap, not best/worst"
+    )
+    filter_.add_argument("--query-field", default="prompt")
+    filter_.add_argument("--candidates-field", default="responses")
+    filter_.add_argument("--id-field", default="id")
+    filter_.add_argument("--rows-in-flight", type=int, default=64, help="selections running at once")
+    filter_.add_argument("--cache", help="judgment cache (SQLite; default: OUTPUT.cache.sqlite)")
+    filter_.add_argument("--no-cache", action="store_true", help="do not read or write a judgment cache")
+    filter_.add_argument("--clear-cache", action="store_true", help="empty the judgment cache before starting")
+    filter_.add_argument("--dry-run", action="store_true", help="show the judge requests and a token estimate only")
+    _judge_options(filter_)
+
+    select = commands.add_parser("select", help="select from candidates given as files or on stdin")
+    select.add_argument("--query", required=True)
+    select.add_argument("files", nargs="*", help="one candidate per file; none: a JSON list or one per line on stdin")
+    select.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    _judge_options(select)
+    return parser
+
+
+def _judge_options(parser: argparse.ArgumentParser) -> None:
+    judge = parser.add_argument_group("judge")
+    judge.add_argument("--model", help="litellm model, e.g. hosted_vllm/Reward-Reasoning/RRM-7B")
+    judge.add_argument("--api-base", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
+    judge.add_argument("--api-key-env", default="RRM_API_KEY", help="environment variable holding the API key")
+    judge.add_argument("--vllm", metavar="MODEL", help="run MODEL in-process with vLLM instead of an endpoint")
+    judge.add_argument("--max-model-len", type=int, help="with --vllm: the engine's context length")
+    judge.add_argument("--concurrency", type=int, default=64, help="judge requests in flight at once")
+    judge.add_argument("--max-tokens", type=int, default=8192)
+    judge.add_argument("--temperature", type=float, default=0.6)
+    judge.add_argument("--timeout", type=float, default=600.0, help="seconds per judge request")
+    judge.add_argument("--max-attempts", type=int, default=6, help="attempts per request on transient failures")
+    judge.add_argument("--force-verdict", type=int, metavar="CHARS", help="structured outputs: at most CHARS of "
+                       "reasoning, then a forced verdict (for weak judges)")  # fmt: skip
+    method = parser.add_argument_group("selection")
+    method.add_argument("--method", choices=["knockout", "elo"], default="knockout")
+    method.add_argument("--votes", type=int, default=1)
+    method.add_argument("--order", choices=list(ORDER_POLICIES), default="random")
+    method.add_argument("--seed", type=int, default=0)
+
+
+def make_judge(args: argparse.Namespace) -> Judge:
+    regex = RRMFormat().verdict_regex(args.force_verdict) if args.force_verdict else None
+    retry = RetryPolicy(max_attempts=args.max_attempts)
+    if args.vllm:
+        if args.model or args.api_base:
+            raise InvalidArgumentError("give either --vllm MODEL or --model/--api-base, not both")
+        from rrm_select.judges.vllm_judge import VLLMJudge
+
+        engine = {"max_model_len": args.max_model_len} if args.max_model_len else {}
+        return VLLMJudge(args.vllm, max_tokens=args.max_tokens, temperature=args.temperature, verdict_regex=regex,
+                         retry=retry, **engine)  # fmt: skip
+    if not args.model:
+        raise InvalidArgumentError("no judge: give --model (and --api-base for a local server) or --vllm MODEL")
+    from rrm_select.judges.litellm_judge import LiteLLMJudge
+
+    extra: dict[str, Any] = {"extra_body": {"structured_outputs": {"regex": regex}}} if regex else {}
+    return LiteLLMJudge(
+        args.model,
+        api_base=args.api_base,
+        api_key=os.environ.get(args.api_key_env),
+        temperature=args.temperature,
+        max_tokens=args.max_tokens,
+        timeout=args.timeout,
+        max_concurrency=args.concurrency,
+        retry=retry,
+        **extra,
+    )
+
+
+def make_selector(judge: Judge, args: argparse.Namespace) -> Selector:
+    from rrm_select.selectors.elo import EloSelector
+    from rrm_select.selectors.knockout import KnockoutSelector
+
+    selector = KnockoutSelector if args.method == "knockout" else EloSelector
+    return selector(judge, votes=args.votes, order=args.order, seed=args.seed)
+
+
+def run_filter(args: argparse.Namespace) -> int:
+    from rrm_select.cache import JudgmentCache
+    from rrm_select.dataset import Fields, JsonlSink, count_rows, read_rows
+    from rrm_select.filter_job import FilterJob, FilterStats
+    from rrm_select.progress import ProgressLine, describe
+
+    fields = Fields(query=args.query_field, candidates=args.candidates_field, id=args.id_field)
+    rows = read_rows(args.input)
+    if args.dry_run:
+        from rrm_select.dry_run import estimate
+
+        print(estimate(rows, fields, args))
+        return 0
+    if args.rows_in_flight < 1:
+        raise InvalidArgumentError("--rows-in-flight must be >= 1")
+    judge = make_judge(args)
+    selector = make_selector(judge, args)
+    if not args.no_cache:
+        judge.cache = JudgmentCache(args.cache or f"{args.output}.cache.sqlite")
+        if args.clear_cache:
+            judge.cache.clear()
+    progress = ProgressLine()
+    job = FilterJob(
+        selector,
+        JsonlSink(args.output),
+        JsonlSink(args.rejects or f"{args.output}.rejects.jsonl"),
+        fields=fields,
+        mode=args.emit,
+        margin=args.margin,
+        seed=args.seed,
+        window=args.rows_in_flight,
+        on_progress=progress,
+        stats=FilterStats(total=count_rows(args.input)),
+    )
+    try:
+        stats = asyncio.run(job.run(rows))
+    finally:
+        progress.finish()
+    print(f"done: {describe(stats)}; wrote {stats.written} rows to {args.output}", file=sys.stderr)
+    return 0
+
+
+def run_select(args: argparse.Namespace) -> int:
+    if args.files:
+        candidates = [Path(f).read_text(encoding="utf-8") for f in args.files]
+    else:
+        text = sys.stdin.read()
+        stripped = text.strip()
+        candidates = (
+            json.loads(stripped) if stripped.startswith("[") else [ln for ln in text.splitlines() if ln.strip()]
+        )
+    result = make_selector(make_judge(args), args).select(args.query, candidates)
+    print(result.model_dump_json(indent=2) if args.json else render(result))
+    return 0
+
+
+def render(result: Selection) -> str:
+    """A readable view: a bracket for knockout, a ratings table for ELO."""
+
+    def preview(i: int) -> str:
+        return result.candidates[i].strip().replace("\n", " ")[:60]
+
+    lines = [f"best: [{result.best_index}] {preview(result.best_index)}", ""]
+    if result.method == "knockout":
+        for match in result.matches:
+            a, b = match.wins
+            lines.append(
+                f"round {match.round}: [{match.a}] {a}-{b} [{match.b}] -> [{match.winner}] ({match.decided_by})"
+            )
+    else:
+        lines.append(f"{'rank':>4} {'cand':>4} {'rating':>7}  text")
+        for rank, i in enumerate(result.ranking, 1):
+            lines.append(f"{rank:>4} {i:>4} {result.scores[i]:>7.1f}  {preview(i)}")
+    u = result.usage
+    lines += ["", f"{u.requests} requests, {u.votes} votes ({u.abstentions} abstained), {u.wall_time_s:.1f} s"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run_filter(args) if args.command == "filter" else run_select(args)
+    except (InvalidArgumentError, MissingDependencyError, json.JSONDecodeError, OSError) as exc:
+        print(f"rrm-select: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except JudgeError as exc:
+        print(f"rrm-select: judge failed: {exc} (rows written so far are kept; rerun to resume)", file=sys.stderr)
+        return EXIT_JUDGE
+    except RRMError as exc:
+        print(f"rrm-select: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        print("rrm-select: interrupted (rows written so far are kept; rerun to resume)", file=sys.stderr)
+        return 130

@@ -1,0 +1,116 @@
+"""The offline filtering job: many rows through one selector, resumable, in input order.
+
+Rows stream in; up to `window` selections run at once (they share the judge's concurrency and,
+in-process, its batches); results are written strictly in input order, so the output on disk
+is always a prefix of the final file. A rerun skips every row id already written (or rejected)
+and appends the rest, which yields the file an uninterrupted run would have written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rrm_select.dataset import BadRow, Emit, Fields, JsonlSink, Row, check_row, emit
+from rrm_select.errors import JudgeRejectedError
+from rrm_select.selectors.base import Selector, derive_seed
+from rrm_select.types import Selection, Usage
+
+
+@dataclass
+class FilterStats:
+    """Counters for progress and the final summary."""
+
+    total: int | None = None
+    written: int = 0
+    rejected: int = 0
+    skipped: int = 0
+    usage: Usage = field(default_factory=Usage)
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def done(self) -> int:
+        return self.written + self.rejected + self.skipped
+
+    @property
+    def failures(self) -> int:
+        """Retried requests and abstained votes so far."""
+        return self.usage.retries + self.usage.abstentions
+
+
+@dataclass
+class FilterJob:
+    """Filter `rows` with `selector` into `output`; bad rows go to `rejects` with a reason."""
+
+    selector: Selector
+    output: JsonlSink
+    rejects: JsonlSink
+    fields: Fields = field(default_factory=Fields)
+    mode: Emit = "best"
+    margin: float | None = None
+    seed: int = 0
+    window: int = 64
+    on_progress: Callable[[FilterStats], None] | None = None
+    stats: FilterStats = field(default_factory=FilterStats)
+
+    async def run(self, rows: Iterable[dict[str, Any]]) -> FilterStats:
+        done = self.output.done | self.rejects.done
+        queue: deque[tuple[Row | None, str, asyncio.Task[Selection] | str]] = deque()
+        try:
+            for position, raw in enumerate(rows):
+                row_id = _row_id(raw, position, self.fields)
+                if row_id in done:
+                    self.stats.skipped += 1
+                    continue
+                try:
+                    row = check_row(raw, position, self.fields)
+                except BadRow as bad:
+                    queue.append((None, row_id, str(bad)))
+                else:
+                    selection = self.selector.aselect(row.query, row.candidates, seed=derive_seed(self.seed, row.id))
+                    queue.append((row, row_id, asyncio.ensure_future(selection)))
+                while queue and (len(queue) >= self.window or _ready(queue[0][2])):
+                    await self._write_head(queue)
+            while queue:
+                await self._write_head(queue)
+        finally:
+            for _, _, item in queue:
+                if isinstance(item, asyncio.Task):
+                    item.cancel()
+            self.output.close()
+            self.rejects.close()
+        return self.stats
+
+    async def _write_head(self, queue: deque[tuple[Row | None, str, asyncio.Task[Selection] | str]]) -> None:
+        row, row_id, item = queue[0]
+        if isinstance(item, str):
+            self._reject(row_id, item)
+        else:
+            try:
+                result = await item
+            except JudgeRejectedError as refused:  # this row only (e.g. too long for the judge)
+                self._reject(row_id, f"judge refused: {refused}")
+            else:
+                assert row is not None
+                self.output.write(emit(row, result, self.mode, self.margin))
+                self.stats.written += 1
+                self.stats.usage = self.stats.usage + result.usage
+        queue.popleft()
+        if self.on_progress is not None:
+            self.on_progress(self.stats)
+
+    def _reject(self, row_id: str, reason: str) -> None:
+        self.rejects.write([{"id": row_id, "reason": reason}])
+        self.stats.rejected += 1
+
+
+def _row_id(raw: Any, position: int, fields: Fields) -> str:
+    return str(raw.get(fields.id, position)) if isinstance(raw, dict) else str(position)
+
+
+def _ready(item: asyncio.Task[Selection] | str) -> bool:
+    return isinstance(item, str) or item.done()
