@@ -155,6 +155,7 @@ def emit(row: Row, result: Selection, mode: Emit, margin: float | None = None) -
         return [{"id": row.id, "query": row.query_value, **pair} for pair in preference_pairs(result, margin)]
     trace = result.model_dump(mode="json", exclude={"query", "candidates", "usage"})
     for match in trace["matches"]:
+        del match["requests"], match["retries"]
         for vote in match["votes"]:
             del vote["latency_s"], vote["cached"]
     return [{"id": row.id, "query": row.query_value, "candidates": row.candidates, **trace}]

@@ -1,0 +1,257 @@
+"""The rrm-select command against a fake judge server on loopback (real HTTP)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import quality
+from fake_openai import FakeOpenAIServer, Reply, rrm_choice, split_prompt
+
+from rrm_select.cli import main
+
+
+def prefer_quality(body: dict[str, Any]) -> Reply:
+    first, second = split_prompt(body)
+    return Reply(choices=[rrm_choice(1 if quality(first) > quality(second) else 2) for _ in range(body.get("n", 1))])
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer(prefer_quality) as s:
+        yield s
+
+
+def make_rows(count: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": f"row-{i}",
+            "prompt": f"question {i}",
+            "responses": [f"a {i % 3}.1", f"b {i % 5}.2", f"c {(7 * i) % 4}.3", "d 2.5"],
+        }
+        for i in range(count)
+    ]
+
+
+def write_jsonl(path: Path, rows: list[Any]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def judge_args(server: FakeOpenAIServer) -> list[str]:
+    return ["--model", "hosted_vllm/judge", "--api-base", server.api_base]
+
+
+def test_filter_best_picks_every_rows_best(tmp_path: Path, server: FakeOpenAIServer, capsys) -> None:
+    rows = make_rows(12)
+    source = write_jsonl(tmp_path / "in.jsonl", rows)
+    out = tmp_path / "out.jsonl"
+    assert main(["filter", str(source), "-o", str(out), *judge_args(server)]) == 0
+    summary = capsys.readouterr().err
+    # not a terminal: no live bar, just the summary line
+    assert "\r" not in summary and summary.count("\n") == 1
+    assert summary.startswith("done: rows 12/12 (0 skipped, 0 rejected)") and "judge requests 36" in summary
+    written = read_jsonl(out)
+    assert [r["id"] for r in written] == [r["id"] for r in rows]  # input order
+    for row, record in zip(rows, written, strict=True):
+        assert quality(record["chosen"]) == max(quality(c) for c in row["responses"])
+        assert record["query"] == row["prompt"]
+    assert len(server.requests) == 12 * 3
+
+
+def test_filter_pairs_and_ranking(tmp_path: Path, server: FakeOpenAIServer) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", make_rows(4))
+    pairs, ranking, margin = tmp_path / "pairs.jsonl", tmp_path / "ranking.jsonl", tmp_path / "margin.jsonl"
+    assert main(["filter", str(source), "-o", str(pairs), "--emit", "pairs", *judge_args(server)]) == 0
+    assert main(["filter", str(source), "-o", str(ranking), "--emit", "ranking", "--method", "elo",
+                 *judge_args(server)]) == 0  # fmt: skip
+    assert main(["filter", str(source), "-o", str(margin), "--emit", "pairs", "--method", "elo", "--margin", "100",
+                 *judge_args(server)]) == 0  # fmt: skip
+    for record in read_jsonl(pairs):
+        assert quality(record["chosen"]) > quality(record["rejected"])
+    ranked = read_jsonl(ranking)
+    for record in ranked:
+        qualities = [quality(record["candidates"][i]) for i in record["ranking"]]
+        assert qualities == sorted(qualities, reverse=True)
+        assert len(record["matches"]) == 6 and all(m["votes"] for m in record["matches"])
+    by_row = {}
+    for record in read_jsonl(margin):
+        assert record["margin"] >= 100 and quality(record["chosen"]) > quality(record["rejected"])
+        by_row[record["id"]] = by_row.get(record["id"], 0) + 1
+    assert max(by_row.values()) > 1  # every pair above the margin, not just best/worst
+
+
+def test_inputs_fields_chat_messages_and_parquet(tmp_path: Path, server: FakeOpenAIServer) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [
+        {"uid": 7, "conversation": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"},
+                                    {"role": "assistant", "content": "hello"}, {"role": "user", "content": "2+2?"}],
+         "answers": [{"role": "assistant", "content": "four 4"}, {"role": "assistant", "content": "five 1"}]},
+    ]  # fmt: skip
+    fields = ["--id-field", "uid", "--query-field", "conversation", "--candidates-field", "answers"]
+    out = tmp_path / "out.jsonl"
+    assert main(["filter", str(write_jsonl(tmp_path / "in.jsonl", rows)), "-o", str(out), *fields,
+                 *judge_args(server)]) == 0  # fmt: skip
+    record = read_jsonl(out)[0]
+    assert record["id"] == "7" and record["chosen"] == "four 4" and record["query"] == rows[0]["conversation"]
+    user_turn = server.requests[-1]["messages"][1]["content"]
+    assert "Latest user message:\n\n2+2?" in user_turn and "system: Be brief." in user_turn
+    table = pa.Table.from_pylist(make_rows(5))
+    pq.write_table(table, tmp_path / "in.parquet")
+    assert main(["filter", str(tmp_path / "in.parquet"), "-o", str(tmp_path / "p.jsonl"), *judge_args(server)]) == 0
+    assert [r["id"] for r in read_jsonl(tmp_path / "p.jsonl")] == [f"row-{i}" for i in range(5)]
+
+
+def test_bad_rows_go_to_rejects_and_the_run_goes_on(tmp_path: Path, server: FakeOpenAIServer) -> None:
+    rows = [make_rows(1)[0], {"id": "no-cands", "prompt": "q"}, {"id": "empty", "prompt": "q", "responses": []},
+            {"id": "numbers", "prompt": "q", "responses": [1, 2]}, {"id": "q-not-text", "prompt": 5, "responses": ["a"]},
+            [1, 2], make_rows(2)[1]]  # fmt: skip
+    out = tmp_path / "out.jsonl"
+    assert main(["filter", str(write_jsonl(tmp_path / "in.jsonl", rows)), "-o", str(out), *judge_args(server)]) == 0
+    assert [r["id"] for r in read_jsonl(out)] == ["row-0", "row-1"]
+    rejects = {r["id"]: r["reason"] for r in read_jsonl(tmp_path / "out.jsonl.rejects.jsonl")}
+    assert rejects == {
+        "no-cands": "missing candidates field 'responses'",
+        "empty": "field 'responses' must be a non-empty list of candidates",
+        "numbers": "candidate 0 is not text (a string or a message with a string 'content')",
+        "q-not-text": "query must be a string or a list of chat messages with string contents",
+        "5": "row is not a JSON object",
+    }
+
+
+def test_dry_run_calls_no_judge(tmp_path: Path, server: FakeOpenAIServer, capsys: pytest.CaptureFixture) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", make_rows(10) + [{"id": "bad"}])
+    out = tmp_path / "out.jsonl"
+    assert main(["filter", str(source), "-o", str(out), "--dry-run", "--votes", "3", "--order", "per_match",
+                 *judge_args(server)]) == 0  # fmt: skip
+    report = capsys.readouterr().out
+    assert "rows: 10 to judge, 1 would be rejected" in report
+    assert "judge requests: at most 30" in report and "votes: 90" in report
+    assert "completion tokens: at most 737,280" in report and '"n": 3' in report
+    assert server.requests == [] and not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["filter", "missing.jsonl", "-o", "x.jsonl", "--model", "m"], "does not exist"),
+        (["filter", "{bad}", "-o", "x.jsonl"], "no judge: give --model"),
+        (["filter", "{bad}", "-o", "x.jsonl", "--model", "m", "--votes", "0"], "votes must be an integer >= 1"),
+        (["filter", "{garbage}", "-o", "x.jsonl", "--model", "m"], "is not valid JSON"),
+    ],
+)
+def test_invalid_input_stops_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture, argv: list[str], message: str
+) -> None:
+    write_jsonl(tmp_path / "bad.jsonl", make_rows(1))
+    (tmp_path / "garbage.jsonl").write_text('{"id": 1}\n{not json\n')
+    argv = [a.replace("{bad}", str(tmp_path / "bad.jsonl")).replace("{garbage}", str(tmp_path / "garbage.jsonl"))
+            for a in argv]  # fmt: skip
+    os.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_unknown_option_is_a_usage_error(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["filter", "in.jsonl", "-o", "out.jsonl", "--method", "swiss"])
+    assert exit_info.value.code == 2 and "invalid choice: 'swiss'" in capsys.readouterr().err
+
+
+def test_unreachable_judge_stops_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from vllm_support import free_port
+
+    source = write_jsonl(tmp_path / "in.jsonl", make_rows(3))
+    argv = ["filter", str(source), "-o", str(tmp_path / "o.jsonl"), "--model", "hosted_vllm/judge",
+            "--api-base", f"http://127.0.0.1:{free_port()}/v1", "--max-attempts", "2"]  # fmt: skip
+    assert main(argv) == 3
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("rrm-select: judge failed:") and "rerun to resume" in err and "\n" not in err
+
+
+def test_cache_reuse_switch_method_and_clear(tmp_path: Path, server: FakeOpenAIServer) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", make_rows(5))
+    cache = ["--cache", str(tmp_path / "judgments.sqlite")]
+    base = ["filter", str(source), *judge_args(server), *cache, "--order", "both"]
+    assert main([*base, "-o", str(tmp_path / "k.jsonl")]) == 0
+    knockout_requests = len(server.requests)
+    assert main([*base, "-o", str(tmp_path / "k2.jsonl")]) == 0
+    assert len(server.requests) == knockout_requests  # all reused
+    assert (tmp_path / "k2.jsonl").read_bytes() == (tmp_path / "k.jsonl").read_bytes()
+    assert main([*base, "-o", str(tmp_path / "e.jsonl"), "--method", "elo"]) == 0
+    assert len(server.requests) - knockout_requests == 5 * 2 * (6 - 3)  # only the pairs knockout did not play
+    assert main([*base, "-o", str(tmp_path / "e2.jsonl"), "--method", "elo", "--clear-cache"]) == 0
+    assert len(server.requests) - knockout_requests == 5 * 2 * (6 - 3) + 5 * 2 * 6
+    before = len(server.requests)
+    assert main(["filter", str(source), *judge_args(server), "--no-cache", "-o", str(tmp_path / "n.jsonl")]) == 0
+    assert len(server.requests) - before == 5 * 3
+    assert not (tmp_path / "n.jsonl.cache.sqlite").exists()
+
+
+def test_select_command(tmp_path: Path, server: FakeOpenAIServer, capsys, monkeypatch) -> None:
+    files = []
+    for i, text in enumerate(["low 1", "best 9", "mid 5"]):
+        files.append(tmp_path / f"c{i}.txt")
+        files[-1].write_text(text)
+    assert main(["select", "--query", "q", *map(str, files), *judge_args(server)]) == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith("best: [1] best 9") and "round 2:" in shown
+    monkeypatch.setattr(sys, "stdin", io.StringIO('["a 1", "b 3", "c 2"]'))
+    assert main(["select", "--query", "q", "--method", "elo", "--json", *judge_args(server)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["best_index"] == 1 and result["ranking"] == [1, 2, 0]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("x 1\ny 4\n\nz 2\n"))
+    assert main(["select", "--query", "q", "--method", "elo", *judge_args(server)]) == 0
+    table = capsys.readouterr().out
+    assert table.startswith("best: [1] y 4") and "rank cand  rating" in table
+
+
+def _run_cli(args: list[str], **popen: Any) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "rrm_select", *args], env=env, stderr=subprocess.PIPE, **popen)
+
+
+def test_sigkill_and_resume_give_the_uninterrupted_file(tmp_path: Path) -> None:
+    def slow(body: dict[str, Any]) -> Reply:
+        time.sleep(0.02)
+        return prefer_quality(body)
+
+    rows = make_rows(60) + [{"id": "bad", "prompt": "q"}] + make_rows(80)[60:]
+    source = write_jsonl(tmp_path / "in.jsonl", rows)
+    with FakeOpenAIServer(slow) as server:
+        common = [str(source), "--emit", "ranking", "--votes", "2", "--concurrency", "4", "--rows-in-flight", "8",
+                  *judge_args(server)]  # fmt: skip
+        clean = _run_cli(["filter", "-o", str(tmp_path / "clean.jsonl"), *common])
+        assert clean.wait(timeout=300) == 0
+        out = tmp_path / "out.jsonl"
+        kills = 0
+        for target in (10, 45):  # kill twice, at different depths
+            proc = _run_cli(["filter", "-o", str(out), *common])
+            while not out.exists() or out.read_text().count("\n") < target:
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                time.sleep(0.05)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            kills += 1
+        final = _run_cli(["filter", "-o", str(out), *common])
+        assert final.wait(timeout=300) == 0
+    assert kills == 2
+    assert out.read_bytes() == (tmp_path / "clean.jsonl").read_bytes()
+    assert [r["id"] for r in read_jsonl(out)] == [r["id"] for r in rows if r["id"] != "bad"]
+    assert read_jsonl(tmp_path / "out.jsonl.rejects.jsonl") == read_jsonl(tmp_path / "clean.jsonl.rejects.jsonl")
