@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from fake_openai import FakeOpenAIServer, Reply, rrm_choice  # noqa: E402
+from fake_openai import FakeOpenAIServer, Reply, rrm_choice
 
 
 def _serve(port_out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]

@@ -66,7 +66,8 @@ def _judge_options(parser: argparse.ArgumentParser) -> None:
     judge.add_argument("--api-base", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
     judge.add_argument("--api-key-env", default="RRM_API_KEY", help="environment variable holding the API key")
     judge.add_argument("--vllm", metavar="MODEL", help="run MODEL in-process with vLLM instead of an endpoint")
-    judge.add_argument("--max-model-len", type=int, help="with --vllm: the engine's context length")
+    judge.add_argument("--vllm-arg", action="append", default=[], metavar="KEY=VALUE",
+                       help="with --vllm: an engine option, e.g. max_model_len=4096 (repeatable; JSON values)")  # fmt: skip
     judge.add_argument("--concurrency", type=int, default=64, help="judge requests in flight at once")
     judge.add_argument("--max-tokens", type=int, default=8192)
     judge.add_argument("--temperature", type=float, default=0.6)
@@ -89,7 +90,7 @@ def make_judge(args: argparse.Namespace) -> Judge:
             raise InvalidArgumentError("give either --vllm MODEL or --model/--api-base, not both")
         from rrm_select.judges.vllm_judge import VLLMJudge
 
-        engine = {"max_model_len": args.max_model_len} if args.max_model_len else {}
+        engine = dict(_engine_option(option) for option in args.vllm_arg)
         return VLLMJudge(args.vllm, max_tokens=args.max_tokens, temperature=args.temperature, verdict_regex=regex,
                          retry=retry, **engine)  # fmt: skip
     if not args.model:
@@ -108,6 +109,16 @@ def make_judge(args: argparse.Namespace) -> Judge:
         retry=retry,
         **extra,
     )
+
+
+def _engine_option(option: str) -> tuple[str, Any]:
+    key, sep, value = option.partition("=")
+    if not sep or not key:
+        raise InvalidArgumentError(f"--vllm-arg wants KEY=VALUE, got {option!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value  # a plain string, e.g. dtype=bfloat16
 
 
 def make_selector(judge: Judge, args: argparse.Namespace) -> Selector:

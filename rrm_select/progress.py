@@ -34,8 +34,8 @@ def describe(stats: FilterStats) -> str:
 class ProgressLine:
     """Redraws one status line at most `per_second` times a second; silent when not a terminal."""
 
-    def __init__(self, stream: TextIO = sys.stderr, per_second: float = 5.0) -> None:
-        self.stream = stream
+    def __init__(self, stream: TextIO | None = None, per_second: float = 5.0) -> None:
+        self.stream = stream if stream is not None else sys.stderr  # looked up now: it may be replaced
         self.enabled = stream.isatty()
         self._interval = 1.0 / per_second
         self._last = 0.0

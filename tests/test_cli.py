@@ -153,6 +153,8 @@ def test_dry_run_calls_no_judge(tmp_path: Path, server: FakeOpenAIServer, capsys
         (["filter", "{bad}", "-o", "x.jsonl"], "no judge: give --model"),
         (["filter", "{bad}", "-o", "x.jsonl", "--model", "m", "--votes", "0"], "votes must be an integer >= 1"),
         (["filter", "{garbage}", "-o", "x.jsonl", "--model", "m"], "is not valid JSON"),
+        (["filter", "{bad}", "-o", "x.jsonl", "--vllm", "m", "--vllm-arg", "nonsense"], "wants KEY=VALUE"),
+        (["filter", "{bad}", "-o", "x.jsonl", "--vllm", "m", "--model", "m"], "not both"),
     ],
 )
 def test_invalid_input_stops_at_once(
