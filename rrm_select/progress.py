@@ -36,7 +36,7 @@ class ProgressLine:
 
     def __init__(self, stream: TextIO | None = None, per_second: float = 5.0) -> None:
         self.stream = stream if stream is not None else sys.stderr  # looked up now: it may be replaced
-        self.enabled = stream.isatty()
+        self.enabled = self.stream.isatty()
         self._interval = 1.0 / per_second
         self._last = 0.0
 

@@ -257,3 +257,24 @@ def test_sigkill_and_resume_give_the_uninterrupted_file(tmp_path: Path) -> None:
     assert out.read_bytes() == (tmp_path / "clean.jsonl").read_bytes()
     assert [r["id"] for r in read_jsonl(out)] == [r["id"] for r in rows if r["id"] != "bad"]
     assert read_jsonl(tmp_path / "out.jsonl.rejects.jsonl") == read_jsonl(tmp_path / "clean.jsonl.rejects.jsonl")
+
+
+def test_progress_line_on_a_terminal() -> None:
+    from rrm_select.filter_job import FilterStats
+    from rrm_select.progress import ProgressLine
+    from rrm_select.types import Usage
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    line = ProgressLine(screen, per_second=1000)
+    stats = FilterStats(total=10, written=4, rejected=1, usage=Usage(requests=12, prompt_tokens=900, retries=2))
+    stats.started -= 5.0  # five seconds in
+    line(stats)
+    shown = screen.getvalue()
+    assert shown.startswith("\r\x1b[2K") and "rows 5/10 (0 skipped, 1 rejected) 1.0 rows/s" in shown
+    assert "judge requests 12, tokens 900, failures 2" in shown and "ETA 0m05s" in shown
+    line.finish()
+    assert screen.getvalue().endswith("\r\x1b[2K")
