@@ -77,9 +77,10 @@ def main() -> None:
     else:
         judge = VLLMJudge(args.model, max_tokens=args.max_tokens, seed=0, disable_log_stats=True)
     qs, cands = workload(args.queries, args.candidates)
-    run(judge, args.votes, qs[:2], cands[:2], batched=True)  # warm-up
-    batched = run(judge, args.votes, qs, cands, batched=True)
-    sequential = run(judge, args.votes, qs, cands, batched=False)
+    with judge:
+        run(judge, args.votes, qs[:2], cands[:2], batched=True)  # warm-up
+        batched = run(judge, args.votes, qs, cands, batched=True)
+        sequential = run(judge, args.votes, qs, cands, batched=False)
     report = {
         "workload": f"{args.queries} queries x N={args.candidates}, k={args.votes}, knockout",
         "model": judge.model,

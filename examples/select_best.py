@@ -95,7 +95,10 @@ def main() -> None:
     else:
         judge = vllm_judge(args.vllm, args.max_tokens)
     selector_class = KnockoutSelector if args.method == "knockout" else EloSelector
-    show(selector_class(judge, votes=args.votes, seed=args.seed).select(QUERY, CANDIDATES))
+    try:
+        show(selector_class(judge, votes=args.votes, seed=args.seed).select(QUERY, CANDIDATES))
+    finally:
+        judge.close()  # stops an in-process engine's worker processes
 
 
 if __name__ == "__main__":

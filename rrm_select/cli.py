@@ -167,6 +167,7 @@ def run_filter(args: argparse.Namespace) -> int:
         stats = asyncio.run(job.run(rows))
     finally:
         progress.finish()
+        judge.close()
     print(f"done: {describe(stats)}; wrote {stats.written} rows to {args.output}", file=sys.stderr)
     return 0
 
@@ -180,7 +181,11 @@ def run_select(args: argparse.Namespace) -> int:
         candidates = (
             json.loads(stripped) if stripped.startswith("[") else [ln for ln in text.splitlines() if ln.strip()]
         )
-    result = make_selector(make_judge(args), args).select(args.query, candidates)
+    judge = make_judge(args)
+    try:
+        result = make_selector(judge, args).select(args.query, candidates)
+    finally:
+        judge.close()
     print(result.model_dump_json(indent=2) if args.json else render(result))
     return 0
 

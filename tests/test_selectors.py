@@ -330,3 +330,17 @@ def test_noisy_judge_matches_monte_carlo(selector: type, n: int, votes: int, mod
         assert abs(predicted - p**3) < 0.015  # the model itself agrees with the closed form
     tolerance = 4 * math.sqrt(predicted * (1 - predicted) / trials) + 0.01
     assert abs(hits / trials - predicted) < tolerance, (hits / trials, predicted)
+
+
+def test_a_selectors_loop_thread_ends_with_it() -> None:
+    import gc
+    import threading
+
+    before = set(threading.enumerate())
+    selector = KnockoutSelector(ScriptedJudge.by_score(quality), seed=0)
+    selector.select("q", ["a 1", "b 2"])
+    (mine,) = [t for t in threading.enumerate() if t.name == "rrm-select-loop" and t not in before]
+    del selector
+    gc.collect()
+    mine.join(timeout=5)
+    assert not mine.is_alive()

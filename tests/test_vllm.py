@@ -35,9 +35,10 @@ CANDIDATES = [["4", "5", "four", "22"], ["Paris", "Lyon", "Rome", "paris"], ["ye
 
 
 @pytest.fixture(scope="session")
-def engine() -> VLLMJudge:
+def engine() -> Iterator[VLLMJudge]:
     """One in-process engine for the session; tests wrap it in judges with other options."""
-    return VLLMJudge(str(tiny_model()), max_tokens=32, disable_log_stats=True, **ENGINE_OPTIONS)
+    with VLLMJudge(str(tiny_model()), max_tokens=32, disable_log_stats=True, **ENGINE_OPTIONS) as judge:
+        yield judge
 
 
 @pytest.fixture(scope="session")

@@ -141,6 +141,9 @@ class Judge(ABC):
     async def _generate(self, prompts: Sequence[Prompt]) -> list[Generation]:
         """Generate `prompt.n` samples for every prompt; returning fewer is allowed."""
 
+    def close(self) -> None:
+        """Release what the judge holds (engine processes for in-process backends); idempotent."""
+
     async def ajudge(self, requests: Sequence[VoteRequest]) -> list[Ballot]:
         """Votes for every request: `request.n` each, abstentions included."""
         slots = [[_Slot() for _ in range(r.n)] for r in requests]

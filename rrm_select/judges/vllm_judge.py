@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Self
 
 from rrm_select.errors import (
     InvalidArgumentError,
@@ -75,6 +75,7 @@ class VLLMJudge(Judge):
             raise InvalidArgumentError(f"need 0 <= temperature <= 2 and 0 < top_p <= 1, got {temperature!r}, {top_p!r}")
         super().__init__(format=format, retry=retry)
         self._vllm = _import_vllm()
+        self._owns_engine = llm is None
         self.llm = llm if llm is not None else self._vllm.LLM(model=model, **engine_kwargs)
         self.model: str = model if model is not None else self.llm.model_config.model
         self.temperature = temperature
@@ -86,6 +87,22 @@ class VLLMJudge(Judge):
     @property
     def name(self) -> str:
         return f"vLLM in-process {self.model}"
+
+    def close(self) -> None:
+        """Stop the engine's worker processes, if this judge started them (not a given `llm`).
+
+        Long-lived programs and test suites should call it (or use the judge as a context
+        manager): an engine left running can keep the interpreter from exiting.
+        """
+        if self._owns_engine:
+            self._owns_engine = False
+            self.llm.llm_engine.engine_core.shutdown()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def settings(self) -> dict[str, object]:

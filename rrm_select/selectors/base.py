@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import threading
 import time
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -236,10 +237,17 @@ class _LoopThread:
         with self._lock:
             if self._loop is None:
                 self._loop = asyncio.new_event_loop()
-                threading.Thread(target=self._loop.run_forever, name="rrm-select-loop", daemon=True).start()
+                threading.Thread(target=_serve_forever, args=(self._loop,), name="rrm-select-loop", daemon=True).start()
+                # When the selector goes away, so do its loop and thread (no leak per selector).
+                weakref.finalize(self, self._loop.call_soon_threadsafe, self._loop.stop)
         future = asyncio.run_coroutine_threadsafe(coro, self._loop)
         try:
             return future.result()
         except BaseException:
             future.cancel()  # Ctrl-C in the caller must not leave judge requests running
             raise
+
+
+def _serve_forever(loop: asyncio.AbstractEventLoop) -> None:
+    loop.run_forever()
+    loop.close()
