@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from rrm_select.conversation import BadRow, candidate_text, query_text
 from rrm_select.errors import InvalidArgumentError, MissingDependencyError
 from rrm_select.types import Selection
 
@@ -42,10 +43,6 @@ class Row:
     query_value: Any
     query: str
     candidates: list[str]
-
-
-class BadRow(ValueError):
-    """A row that cannot be judged; it goes to the rejects file with this reason."""
 
 
 def read_rows(path: str | Path) -> Iterator[dict[str, Any]]:
@@ -115,33 +112,6 @@ def check_row(raw: dict[str, Any], position: int, fields: Fields) -> Row:
         raise BadRow(f"field {fields.candidates!r} must be a non-empty list of candidates")
     texts = [candidate_text(c, i) for i, c in enumerate(candidates)]
     return Row(row_id, raw[fields.query], query, texts)
-
-
-def query_text(value: Any) -> str:
-    """The query the judge sees: a string as is; for chat messages, the last user turn, with
-    earlier turns given before it as context."""
-    if isinstance(value, str):
-        return value
-    if (
-        isinstance(value, list)
-        and value
-        and all(isinstance(m, dict) and isinstance(m.get("content"), str) for m in value)
-    ):
-        last_user = max((i for i, m in enumerate(value) if m.get("role") == "user"), default=None)
-        if last_user is None:
-            raise BadRow("chat messages have no user turn")
-        context = "\n\n".join(f"{m.get('role', 'user')}: {m['content']}" for m in value[:last_user])
-        question = value[last_user]["content"]
-        return f"Conversation so far:\n\n{context}\n\nLatest user message:\n\n{question}" if context else question
-    raise BadRow("query must be a string or a list of chat messages with string contents")
-
-
-def candidate_text(value: Any, index: int) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and isinstance(value.get("content"), str):
-        return str(value["content"])
-    raise BadRow(f"candidate {index} is not text (a string or a message with a string 'content')")
 
 
 def emit(row: Row, result: Selection, mode: Emit, margin: float | None = None) -> list[dict[str, Any]]:

@@ -128,8 +128,8 @@ def test_bad_rows_go_to_rejects_and_the_run_goes_on(tmp_path: Path, server: Fake
     assert rejects == {
         "no-cands": "missing candidates field 'responses'",
         "empty": "field 'responses' must be a non-empty list of candidates",
-        "numbers": "candidate 0 is not text (a string or a message with a string 'content')",
-        "q-not-text": "query must be a string or a list of chat messages with string contents",
+        "numbers": "candidate 0 is not text (a string, or a message with text content or tool calls)",
+        "q-not-text": "query must be a string or a list of chat messages",
         "5": "row is not a JSON object",
     }
 

@@ -1,0 +1,80 @@
+"""What the judge sees of a conversation and of a candidate.
+
+The RRM prompt has one query and two answers. A chat's latest user turn is the query; earlier
+turns are given before it as context, in the query slot, in a fixed layout:
+
+    Conversation so far:
+
+    system: ...
+    user: ...
+    assistant: ...
+
+    Latest user message:
+
+    ...
+
+A candidate is its text; a tool call is judged on a readable rendering, ``Tool call: name(args)``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class BadRow(ValueError):
+    """An input that cannot be judged (a dataset row goes to the rejects file with this reason)."""
+
+
+def query_text(value: Any) -> str:
+    """The query the judge sees: a string as is; for chat messages, the last user turn, with
+    earlier turns given before it as context (see the module docstring)."""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, list) or not value or not all(isinstance(m, dict) for m in value):
+        raise BadRow("query must be a string or a list of chat messages")
+    last_user = max((i for i, m in enumerate(value) if m.get("role") == "user"), default=None)
+    if last_user is None:
+        raise BadRow("chat messages have no user turn")
+    context = "\n".join(f"{m.get('role', 'user')}: {message_text(m)}" for m in value[:last_user])
+    question = message_text(value[last_user])
+    return f"Conversation so far:\n\n{context}\n\nLatest user message:\n\n{question}" if context else question
+
+
+def candidate_text(value: Any, index: int) -> str:
+    """A candidate's text: a string, or a message (its content, or its tool calls)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        try:
+            return message_text(value)
+        except BadRow:
+            pass
+    raise BadRow(f"candidate {index} is not text (a string, or a message with text content or tool calls)")
+
+
+def message_text(message: dict[str, Any]) -> str:
+    """A chat message as text: string content, the text parts of a content list, or tool calls."""
+    content = message.get("content")
+    if isinstance(content, str) and (content or not message.get("tool_calls")):
+        return content
+    if isinstance(content, list) and all(isinstance(p, dict) for p in content):
+        return "\n".join(str(p.get("text", "")) for p in content if p.get("type") == "text")
+    if message.get("tool_calls"):
+        return tool_calls_text(message["tool_calls"])
+    raise BadRow("a chat message has no text content")
+
+
+def tool_calls_text(tool_calls: list[Any]) -> str:
+    """``Tool call: name({...})`` per call, from OpenAI-style tool call objects or dicts."""
+    lines = []
+    for call in tool_calls:
+        function = call["function"] if isinstance(call, dict) else call.function
+        name = function["name"] if isinstance(function, dict) else function.name
+        arguments = function["arguments"] if isinstance(function, dict) else function.arguments
+        try:
+            arguments = json.dumps(json.loads(arguments), ensure_ascii=False, sort_keys=True)
+        except (TypeError, ValueError):
+            pass  # not JSON: show it as the model wrote it
+        lines.append(f"Tool call: {name}({arguments})")
+    return "\n".join(lines)
