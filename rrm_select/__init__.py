@@ -5,6 +5,7 @@ judge = LiteLLMJudge("hosted_vllm/Reward-Reasoning/RRM-7B", api_base="http://127
 best = KnockoutSelector(judge, votes=3).select(query, candidates).best
 """
 
+from rrm_select.cache import JudgmentCache
 from rrm_select.errors import (
     InvalidArgumentError,
     JudgeError,
@@ -23,6 +24,15 @@ from rrm_select.selectors.elo import EloSelector
 from rrm_select.selectors.knockout import KnockoutSelector
 from rrm_select.types import Match, Selection, Usage, Vote
 from rrm_select.voting import OrderPolicy
+from rrm_select.wrappers import (
+    Reranked,
+    acompletion,
+    arerank,
+    completion,
+    generation_usage_of,
+    rerank,
+    selection_of,
+)
 
 __all__ = [
     "EloSelector",
@@ -32,6 +42,7 @@ __all__ = [
     "JudgeFormat",
     "JudgeRejectedError",
     "JudgeUnavailableError",
+    "JudgmentCache",
     "KnockoutSelector",
     "LiteLLMJudge",
     "Match",
@@ -39,6 +50,7 @@ __all__ = [
     "OrderPolicy",
     "RRMError",
     "RRMFormat",
+    "Reranked",
     "RetryPolicy",
     "ScriptedJudge",
     "Selection",
@@ -47,4 +59,10 @@ __all__ = [
     "VLLMJudge",
     "Vote",
     "VoteRequest",
+    "acompletion",
+    "arerank",
+    "completion",
+    "generation_usage_of",
+    "rerank",
+    "selection_of",
 ]

@@ -24,6 +24,7 @@ class Choice:
     content: str
     reasoning: str | None = None
     finish_reason: str = "stop"
+    tool_calls: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -142,6 +143,8 @@ def _completion(body: dict[str, Any], choices: list[Choice]) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": choice.content}
         if choice.reasoning is not None:
             message["reasoning_content"] = choice.reasoning
+        if choice.tool_calls is not None:
+            message["tool_calls"] = choice.tool_calls
         completion_tokens += len(choice.content.split()) + len((choice.reasoning or "").split())
         out.append({"index": i, "message": message, "finish_reason": choice.finish_reason})
     return {

@@ -104,6 +104,11 @@ class Selector(ABC):
         """
         return self._loop.run(self.aselect(query, candidates, seed=seed))
 
+    def run_sync(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine on this selector's private event loop (what `select` does), from
+        plain code or from inside a running loop."""
+        return self._loop.run(coro)
+
     def select_many(self, queries: Sequence[str], candidates: Sequence[Sequence[str]]) -> list[Selection]:
         """`select` for many queries at once (they share the judge's concurrency)."""
         return self._loop.run(self.aselect_many(queries, candidates))
@@ -237,8 +242,10 @@ class _LoopThread:
         with self._lock:
             if self._loop is None:
                 self._loop = asyncio.new_event_loop()
-                threading.Thread(target=_serve_forever, args=(self._loop,), name="rrm-select-loop", daemon=True).start()
-                # When the selector goes away, so do its loop and thread (no leak per selector).
+                threading.Thread(target=self._loop.run_forever, name="rrm-select-loop", daemon=True).start()
+                # When the selector goes away, its thread ends (no thread leaked per selector). The
+                # loop is stopped, not closed: litellm caches HTTP clients per loop and closes them
+                # at exit, which fails noisily on a closed loop.
                 weakref.finalize(self, self._loop.call_soon_threadsafe, self._loop.stop)
         future = asyncio.run_coroutine_threadsafe(coro, self._loop)
         try:
@@ -246,8 +253,3 @@ class _LoopThread:
         except BaseException:
             future.cancel()  # Ctrl-C in the caller must not leave judge requests running
             raise
-
-
-def _serve_forever(loop: asyncio.AbstractEventLoop) -> None:
-    loop.run_forever()
-    loop.close()

@@ -1,0 +1,205 @@
+"""Best-of-n around a generation call, and reranking of arbitrary items.
+
+`completion`/`acompletion` take `litellm.completion`'s arguments plus `n` and a selector (or a
+judge): they get n candidates from the generator (one request with `n`; providers that return
+fewer, such as llama.cpp, are topped up with concurrent requests), pick the best with the
+judge, and return a litellm `ModelResponse` whose single choice is the winner, so code written
+for `litellm.completion` keeps working. The selection trace is on the response (see
+`selection_of`) and `response.usage` adds the judge's tokens to the generator's.
+
+Streaming is refused with a clear error: the winner is known only after every candidate has
+been generated and judged, so there is nothing useful to stream early.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from rrm_select.conversation import BadRow, message_text, query_text
+from rrm_select.errors import InvalidArgumentError
+from rrm_select.judges.base import Judge
+from rrm_select.judges.litellm_judge import _import_litellm
+from rrm_select.selectors.base import Selector
+from rrm_select.selectors.knockout import KnockoutSelector
+from rrm_select.types import Selection, Usage
+
+T = TypeVar("T")
+_HIDDEN_KEY = "rrm_select"
+
+
+async def acompletion(
+    *,
+    model: str,
+    messages: list[dict[str, Any]],
+    n: int = 4,
+    selector: Selector | None = None,
+    judge: Judge | None = None,
+    **kwargs: Any,
+) -> Any:
+    """`litellm.acompletion` that returns the best of `n` candidates (see the module docstring).
+
+    Args:
+        model, messages, **kwargs: passed to ``litellm.acompletion`` for the candidates.
+        n: how many candidates to generate (>= 1; 1 skips judging).
+        selector: how to choose; or `judge`, for a `KnockoutSelector(judge)`.
+    """
+    chooser = _chooser(selector, judge)
+    if kwargs.get("stream"):
+        raise InvalidArgumentError(
+            "stream=True is not supported: the best of n is known only once all n candidates are "
+            "generated and judged; call without stream and stream the returned text yourself"
+        )
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise InvalidArgumentError(f"n must be an integer >= 1, got {n!r}")
+    try:
+        query = query_text(messages)
+    except BadRow as bad:
+        raise InvalidArgumentError(f"messages: {bad}") from bad
+    response, requests = await _generate(model, messages, n, kwargs)
+    generation_usage = _generation_usage(response, requests)
+    choices = list(response.choices)
+    texts = [_choice_text(choice) for choice in choices]
+    selection = await chooser.aselect(query, texts)
+    winner = choices[selection.best_index]
+    winner.index = 0
+    response.choices = [winner]
+    if response.usage is not None:
+        response.usage.prompt_tokens += selection.usage.prompt_tokens
+        response.usage.completion_tokens += selection.usage.completion_tokens
+        response.usage.total_tokens += selection.usage.prompt_tokens + selection.usage.completion_tokens
+    response._hidden_params[_HIDDEN_KEY] = {"selection": selection, "generation_usage": generation_usage}
+    return response
+
+
+def completion(
+    *,
+    model: str,
+    messages: list[dict[str, Any]],
+    n: int = 4,
+    selector: Selector | None = None,
+    judge: Judge | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Sync `acompletion`; safe inside a running event loop."""
+    chooser = _chooser(selector, judge)
+    return chooser.run_sync(acompletion(model=model, messages=messages, n=n, selector=chooser, **kwargs))
+
+
+def selection_of(response: Any) -> Selection:
+    """The selection behind a response from `completion`/`acompletion`: every candidate, match
+    and vote, and the judge's usage (`response.usage` is generation plus judging)."""
+    return _trace(response)["selection"]  # type: ignore[no-any-return]
+
+
+def generation_usage_of(response: Any) -> Usage:
+    """What generating the n candidates cost (requests and tokens), before judging."""
+    return _trace(response)["generation_usage"]  # type: ignore[no-any-return]
+
+
+def _trace(response: Any) -> dict[str, Any]:
+    try:
+        return response._hidden_params[_HIDDEN_KEY]  # type: ignore[no-any-return]
+    except (AttributeError, KeyError, TypeError) as exc:
+        raise InvalidArgumentError("this response did not come from rrm_select.completion") from exc
+
+
+@dataclass(frozen=True)
+class Reranked(Generic[T]):
+    """Items best first (at most `top_k`), their scores, their input positions, and the trace."""
+
+    items: list[T]
+    scores: list[float]
+    indices: list[int]
+    selection: Selection
+
+
+async def arerank(
+    query: str,
+    items: Sequence[T],
+    *,
+    selector: Selector,
+    text: Callable[[T], str] | None = None,
+    top_k: int | None = None,
+) -> Reranked[T]:
+    """Rank arbitrary `items` (agent trajectories, dicts, pydantic models) for `query`.
+
+    Args:
+        text: what the judge reads of an item; default: a string as is, a pydantic model or a
+            dict as indented JSON, anything else `str(item)`.
+        top_k: keep only the best `top_k`.
+    """
+    if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
+        raise InvalidArgumentError(f"top_k must be an integer >= 1 or None, got {top_k!r}")
+    render = text or _default_text
+    selection = await selector.aselect(query, [render(item) for item in items])
+    order = list(selection.ranking[:top_k])
+    return Reranked([items[i] for i in order], [selection.scores[i] for i in order], order, selection)
+
+
+def rerank(
+    query: str,
+    items: Sequence[T],
+    *,
+    selector: Selector,
+    text: Callable[[T], str] | None = None,
+    top_k: int | None = None,
+) -> Reranked[T]:
+    """Sync `arerank`; safe inside a running event loop."""
+    return selector.run_sync(arerank(query, items, selector=selector, text=text, top_k=top_k))
+
+
+def _chooser(selector: Selector | None, judge: Judge | None) -> Selector:
+    if (selector is None) == (judge is None):
+        raise InvalidArgumentError("give exactly one of selector= or judge=")
+    return selector if selector is not None else KnockoutSelector(judge)  # type: ignore[arg-type]
+
+
+async def _generate(model: str, messages: list[dict[str, Any]], n: int, kwargs: dict[str, Any]) -> tuple[Any, int]:
+    """The generator's response holding n choices where it can, and the requests it took."""
+    litellm = _import_litellm()
+    response = await litellm.acompletion(model=model, messages=messages, n=n, **kwargs)
+    missing = n - len(response.choices)
+    if missing > 0 and response.choices:  # the provider ignored n: fan out for the rest
+        extra = await asyncio.gather(
+            *(litellm.acompletion(model=model, messages=messages, n=1, **kwargs) for _ in range(missing))
+        )
+        for more in extra:
+            response.choices.extend(more.choices)
+            if response.usage is not None and more.usage is not None:
+                response.usage.prompt_tokens += more.usage.prompt_tokens
+                response.usage.completion_tokens += more.usage.completion_tokens
+                response.usage.total_tokens += more.usage.total_tokens
+        response.choices = response.choices[:n]
+    return response, 1 + max(missing, 0)
+
+
+def _choice_text(choice: Any) -> str:
+    message = choice.message
+    as_dict = {"content": message.content, "tool_calls": getattr(message, "tool_calls", None)}
+    try:
+        return message_text(as_dict)
+    except BadRow:
+        return ""  # an empty answer is still a candidate (it should lose)
+
+
+def _generation_usage(response: Any, requests: int) -> Usage:
+    usage = getattr(response, "usage", None)
+    return Usage(
+        requests=requests,
+        prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+        completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+    )
+
+
+def _default_text(item: Any) -> str:
+    if isinstance(item, str):
+        return item
+    if hasattr(item, "model_dump_json"):
+        return str(item.model_dump_json(indent=2))
+    if isinstance(item, dict | list):
+        return json.dumps(item, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+    return str(item)
