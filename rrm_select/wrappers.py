@@ -22,7 +22,7 @@ from typing import Any, Generic, TypeVar
 from rrm_select.conversation import BadRow, message_text, query_text
 from rrm_select.errors import InvalidArgumentError
 from rrm_select.judges.base import Judge
-from rrm_select.judges.litellm_judge import _import_litellm
+from rrm_select.judges.litellm_judge import import_litellm
 from rrm_select.selectors.base import Selector
 from rrm_select.selectors.knockout import KnockoutSelector
 from rrm_select.types import Selection, Usage
@@ -160,7 +160,7 @@ def _chooser(selector: Selector | None, judge: Judge | None) -> Selector:
 
 async def _generate(model: str, messages: list[dict[str, Any]], n: int, kwargs: dict[str, Any]) -> tuple[Any, int]:
     """The generator's response holding n choices where it can, and the requests it took."""
-    litellm = _import_litellm()
+    litellm = import_litellm()
     response = await litellm.acompletion(model=model, messages=messages, n=n, **kwargs)
     missing = n - len(response.choices)
     if missing > 0 and response.choices:  # the provider ignored n: fan out for the rest

@@ -51,7 +51,7 @@ def server() -> Iterator[str]:
 
 
 def forced(engine: VLLMJudge) -> VLLMJudge:
-    return VLLMJudge(llm=engine.llm, max_tokens=48, verdict_regex=FORCED)
+    return VLLMJudge(llm=engine.llm, max_tokens=96, verdict_regex=FORCED)  # room for the longest forced output
 
 
 def assert_consistent(result: Selection) -> None:
@@ -129,7 +129,7 @@ def test_vllm_judge_arguments(engine: VLLMJudge) -> None:
 
 
 def server_judge(api_base: str, **options: object) -> LiteLLMJudge:
-    options.setdefault("max_tokens", 48)
+    options.setdefault("max_tokens", 96)
     return LiteLLMJudge(f"hosted_vllm/{SERVED_NAME}", api_base=api_base, api_key="EMPTY", **options)
 
 

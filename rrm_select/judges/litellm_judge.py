@@ -27,7 +27,8 @@ from rrm_select.judges.base import Generation, Judge, Prompt, RetryPolicy, Sampl
 from rrm_select.judges.limit import ConcurrencyLimit
 
 
-def _import_litellm() -> Any:
+def import_litellm() -> Any:
+    """litellm, imported on first use (shared by every part of rrm_select that calls it)."""
     # Without this, importing litellm tries to download a price list, which stalls offline
     # machines for seconds. A user who wants the live list sets the variable to "False".
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -113,7 +114,7 @@ class LiteLLMJudge(Judge):
         return list(await asyncio.gather(*(self._request(p) for p in prompts)))
 
     async def _request(self, prompt: Prompt) -> Generation:
-        litellm = _import_litellm()
+        litellm = import_litellm()
         attempts = 0
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.retry.max_attempts),
