@@ -117,6 +117,18 @@ def test_inputs_fields_chat_messages_and_parquet(tmp_path: Path, server: FakeOpe
     assert [r["id"] for r in read_jsonl(tmp_path / "p.jsonl")] == [f"row-{i}" for i in range(5)]
 
 
+def test_saved_hugging_face_dataset(tmp_path: Path, server: FakeOpenAIServer) -> None:
+    import datasets
+
+    datasets.Dataset.from_list(make_rows(4)).save_to_disk(str(tmp_path / "saved"))
+    out = tmp_path / "out.jsonl"
+    assert main(["filter", str(tmp_path / "saved"), "-o", str(out), *judge_args(server)]) == 0
+    written = read_jsonl(out)
+    assert [r["id"] for r in written] == [f"row-{i}" for i in range(4)]
+    for row, record in zip(make_rows(4), written, strict=True):
+        assert quality(record["chosen"]) == max(quality(c) for c in row["responses"])
+
+
 def test_bad_rows_go_to_rejects_and_the_run_goes_on(tmp_path: Path, server: FakeOpenAIServer) -> None:
     rows = [make_rows(1)[0], {"id": "no-cands", "prompt": "q"}, {"id": "empty", "prompt": "q", "responses": []},
             {"id": "numbers", "prompt": "q", "responses": [1, 2]}, {"id": "q-not-text", "prompt": 5, "responses": ["a"]},

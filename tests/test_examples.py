@@ -6,23 +6,43 @@ The judge's verdicts are forced well-formed with structured outputs (`--force-ve
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import socket
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from vllm_support import ROOT, SERVED_NAME, TINY_SERVER_ARGS, tiny_model, vllm_server
+from vllm_support import ROOT, SERVED_NAME, TINY_SERVER_ARGS, free_port, tiny_model, vllm_server
 
 MODEL = f"hosted_vllm/{SERVED_NAME}"
 
 
 @pytest.fixture(scope="module")
-def plain_server() -> Iterator[str]:
-    with vllm_server(tiny_model(), *TINY_SERVER_ARGS) as api_base:
+def taken_port() -> Iterator[int]:
+    """A loopback port another process already listens on."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield holder.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def plain_server(taken_port: int) -> Iterator[str]:
+    # The first port offered is taken: the server must move to another one, not fail the run.
+    ports = itertools.chain([taken_port], iter(free_port, None))
+    with vllm_server(tiny_model(), *TINY_SERVER_ARGS, ports=ports) as api_base:
         yield api_base
+
+
+def test_a_taken_port_does_not_break_the_run(plain_server: str, taken_port: int) -> None:
+    assert f":{taken_port}/" not in plain_server
+    with urllib.request.urlopen(f"{plain_server}/models", timeout=10) as reply:
+        assert json.load(reply)["data"][0]["id"] == SERVED_NAME
 
 
 def run_example(name: str, *args: str) -> str:

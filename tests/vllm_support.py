@@ -34,14 +34,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def vllm_server(model: Path, *extra: str, startup_timeout_s: float = 300) -> Iterator[str]:
+def vllm_server(
+    model: Path, *extra: str, startup_timeout_s: float = 300, ports: Iterator[int] | None = None
+) -> Iterator[str]:
     """Start vLLM's OpenAI server on a free loopback port; yield its api_base; always stop it.
 
     A port taken between choosing and binding (another process got there first) makes the
-    server exit at once; we then try another port.
+    server exit; we then try another port. `ports` overrides where ports come from (tests).
     """
     for _ in range(3):
-        port = free_port()
+        port = next(ports) if ports is not None else free_port()
         command = [
             sys.executable, "-m", "vllm.entrypoints.openai.api_server",
             "--model", str(model), "--served-model-name", SERVED_NAME,
