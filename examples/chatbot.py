@@ -29,13 +29,12 @@ def main() -> None:
     args = parser.parse_args()
 
     key = os.environ.get("RRM_API_KEY", "EMPTY")
-    extra = {"extra_body": {"structured_outputs": {"regex": RRMFormat().verdict_regex(args.force_verdict)}}}
     judge = LiteLLMJudge(
         args.judge_model,
         api_base=args.judge_api_base or args.api_base,
         api_key=key,
         max_tokens=args.judge_max_tokens,
-        **(extra if args.force_verdict else {}),
+        verdict_regex=RRMFormat().verdict_regex(args.force_verdict) if args.force_verdict else None,
     )
     history = [
         {"role": "system", "content": "You are a concise assistant."},

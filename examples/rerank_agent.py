@@ -43,13 +43,12 @@ def main() -> None:
     parser.add_argument("--force-verdict", type=int, metavar="CHARS", help="weak judges: force a verdict (vLLM)")
     args = parser.parse_args()
 
-    extra = {"extra_body": {"structured_outputs": {"regex": RRMFormat().verdict_regex(args.force_verdict)}}}
     judge = LiteLLMJudge(
         args.judge_model,
         api_base=args.api_base,
         api_key=os.environ.get("RRM_API_KEY", "EMPTY"),
         max_tokens=args.max_tokens,
-        **(extra if args.force_verdict else {}),
+        verdict_regex=RRMFormat().verdict_regex(args.force_verdict) if args.force_verdict else None,
     )
     ranked = rerank(TASK, TRAJECTORIES, selector=EloSelector(judge, seed=0), text=as_text, top_k=2)
     for place, (item, score, index) in enumerate(zip(ranked.items, ranked.scores, ranked.indices, strict=True), 1):

@@ -97,7 +97,6 @@ def make_judge(args: argparse.Namespace) -> Judge:
         raise InvalidArgumentError("no judge: give --model (and --api-base for a local server) or --vllm MODEL")
     from rrm_select.judges.litellm_judge import LiteLLMJudge
 
-    extra: dict[str, Any] = {"extra_body": {"structured_outputs": {"regex": regex}}} if regex else {}
     return LiteLLMJudge(
         args.model,
         api_base=args.api_base,
@@ -106,8 +105,8 @@ def make_judge(args: argparse.Namespace) -> Judge:
         max_tokens=args.max_tokens,
         timeout=args.timeout,
         max_concurrency=args.concurrency,
+        verdict_regex=regex,
         retry=retry,
-        **extra,
     )
 
 

@@ -97,9 +97,13 @@ def count_rows(path: str | Path) -> int | None:
     return None
 
 
+def row_id(raw: dict[str, Any], position: int, fields: Fields) -> str:
+    """A row's id: its id field, else its position in the input."""
+    return str(raw.get(fields.id, position))
+
+
 def check_row(raw: dict[str, Any], position: int, fields: Fields) -> Row:
     """Normalise one raw row, or raise `BadRow` saying what is wrong with it."""
-    row_id = str(raw.get(fields.id, position))
     if "_not_an_object" in raw:
         raise BadRow("row is not a JSON object")
     if fields.query not in raw:
@@ -111,7 +115,7 @@ def check_row(raw: dict[str, Any], position: int, fields: Fields) -> Row:
     if not isinstance(candidates, list) or not candidates:
         raise BadRow(f"field {fields.candidates!r} must be a non-empty list of candidates")
     texts = [candidate_text(c, i) for i, c in enumerate(candidates)]
-    return Row(row_id, raw[fields.query], query, texts)
+    return Row(row_id(raw, position, fields), raw[fields.query], query, texts)
 
 
 def emit(row: Row, result: Selection, mode: Emit, margin: float | None = None) -> list[dict[str, Any]]:

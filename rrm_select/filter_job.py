@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rrm_select.dataset import BadRow, Emit, Fields, JsonlSink, Row, check_row, emit
+from rrm_select.dataset import BadRow, Emit, Fields, JsonlSink, Row, check_row, emit, row_id
 from rrm_select.errors import JudgeRejectedError
 from rrm_select.selectors.base import Selector, derive_seed
 from rrm_select.types import Selection, Usage
@@ -62,17 +62,17 @@ class FilterJob:
         queue: deque[tuple[Row | None, str, asyncio.Task[Selection] | str]] = deque()
         try:
             for position, raw in enumerate(rows):
-                row_id = _row_id(raw, position, self.fields)
-                if row_id in done:
+                rid = row_id(raw, position, self.fields)
+                if rid in done:
                     self.stats.skipped += 1
                     continue
                 try:
                     row = check_row(raw, position, self.fields)
                 except BadRow as bad:
-                    queue.append((None, row_id, str(bad)))
+                    queue.append((None, rid, str(bad)))
                 else:
                     selection = self.selector.aselect(row.query, row.candidates, seed=derive_seed(self.seed, row.id))
-                    queue.append((row, row_id, asyncio.ensure_future(selection)))
+                    queue.append((row, rid, asyncio.ensure_future(selection)))
                 while queue and (len(queue) >= self.window or _ready(queue[0][2])):
                     await self._write_head(queue)
             while queue:
@@ -106,10 +106,6 @@ class FilterJob:
     def _reject(self, row_id: str, reason: str) -> None:
         self.rejects.write([{"id": row_id, "reason": reason}])
         self.stats.rejected += 1
-
-
-def _row_id(raw: Any, position: int, fields: Fields) -> str:
-    return str(raw.get(fields.id, position)) if isinstance(raw, dict) else str(position)
 
 
 def _ready(item: asyncio.Task[Selection] | str) -> bool:

@@ -252,3 +252,12 @@ def test_extra_litellm_kwargs_reach_the_server() -> None:
         one_vote(judge(server, extra_body={"structured_outputs": {"choice": ["x"]}}, seed=5))
     assert server.requests[0]["structured_outputs"] == {"choice": ["x"]} and server.requests[0]["seed"] == 5
     assert KEY not in repr(judge(server))
+
+
+def test_verdict_regex_is_sent_as_structured_outputs_beside_extra_body() -> None:
+    from rrm_select import RRMFormat
+
+    regex = RRMFormat().verdict_regex(40)
+    with FakeOpenAIServer(prefer_quality) as server:
+        one_vote(judge(server, verdict_regex=regex, extra_body={"top_k": 5}))
+    assert server.requests[0]["structured_outputs"] == {"regex": regex} and server.requests[0]["top_k"] == 5

@@ -49,6 +49,10 @@ class LiteLLMJudge(Judge):
         temperature, top_p, max_tokens: decoding settings (the RRM paper's by default).
         timeout: seconds allowed per request before it counts as a transient failure.
         max_concurrency: requests in flight at once, across every selection using this judge.
+        verdict_regex: ask a vLLM server to force every sample to match this regex (its
+            structured outputs), e.g. ``RRMFormat().verdict_regex(200)`` for a weak judge.
+            With ``--reasoning-parser``, start the server with
+            ``--structured-outputs-config '{"enable_in_reasoning": true}'``.
         retry: retry and resampling policy.
         format: prompt and verdict format.
         **litellm_kwargs: passed to ``litellm.acompletion`` unchanged (e.g. ``extra_body``).
@@ -65,6 +69,7 @@ class LiteLLMJudge(Judge):
         max_tokens: int = 8192,
         timeout: float = 600.0,
         max_concurrency: int = 64,
+        verdict_regex: str | None = None,
         retry: RetryPolicy | None = None,
         format: JudgeFormat | None = None,
         **litellm_kwargs: Any,
@@ -89,6 +94,10 @@ class LiteLLMJudge(Judge):
         self.top_p = top_p
         self.max_tokens = max_tokens
         self.timeout = timeout
+        self.verdict_regex = verdict_regex
+        if verdict_regex is not None:  # merged into any extra_body the caller passes
+            extra_body = {**litellm_kwargs.get("extra_body", {}), "structured_outputs": {"regex": verdict_regex}}
+            litellm_kwargs = {**litellm_kwargs, "extra_body": extra_body}
         self.litellm_kwargs = litellm_kwargs
         self.limit = ConcurrencyLimit(max_concurrency)
 
