@@ -3,6 +3,7 @@
     RRMError
     ├── InvalidArgumentError (also ValueError)  bad input or configuration, raised before any work
     ├── MissingDependencyError (also ImportError)  an optional extra is not installed
+    ├── BudgetExhaustedError                    a selection's call budget is spent
     └── JudgeError                              the judge could not give votes
         ├── JudgeUnavailableError               transient failures outlasted the retry policy
         │                                       (unreachable, timeouts, 429/5xx, garbage replies)
@@ -37,3 +38,8 @@ class JudgeUnavailableError(JudgeError):
 
 class JudgeRejectedError(JudgeError):
     """The judge refused the request permanently (authentication, unknown model, bad request)."""
+
+
+class BudgetExhaustedError(RRMError):
+    """A selection's call budget had no room for this judge call; selectors catch it and return
+    the best so far (`Selection.stopped_early == "budget"`)."""

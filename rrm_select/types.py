@@ -9,9 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field
 Verdict = Literal[1, 2]
 """Which shown position the judge preferred: 1 = Assistant 1 (shown first), 2 = Assistant 2."""
 
-Decision = Literal["majority", "tie_break", "no_valid_vote"]
-"""How a match was decided: a strict majority of valid votes, a seeded coin after a tie,
-or a seeded coin because every vote abstained."""
+Decision = Literal["majority", "tie_break", "no_valid_vote", "identical", "unplayed"]
+"""How a match was decided: a strict majority of valid votes; a seeded coin after a tie, or
+because every vote abstained; without a call because both texts are the same (candidates
+judged while still arriving are not folded beforehand); or, when the selection's budget or
+deadline ran out before any vote, for the entrant with more match wins (a seeded coin if even)."""
+
+StopReason = Literal["budget", "deadline"]
 
 
 class _Record(BaseModel):
@@ -19,10 +23,11 @@ class _Record(BaseModel):
 
 
 class Usage(_Record):
-    """What the judge spent. Tokens and cost include resampled (discarded) samples."""
+    """What the judge spent, and how consistent it was across orders. Tokens and cost include
+    resampled (discarded) samples."""
 
     requests: int = 0
-    """Requests sent to the judge, counting top-ups, resamples and retries."""
+    """Requests sent to the judge, counting top-ups, resamples, retries and hedges."""
     votes: int = 0
     abstentions: int = 0
     """Votes left without a verdict after resampling."""
@@ -30,6 +35,8 @@ class Usage(_Record):
     """Requests repeated after a transient failure (429, 5xx, timeout, dropped connection)."""
     resamples: int = 0
     """Samples discarded because their verdict could not be parsed."""
+    hedges: int = 0
+    """Duplicate requests sent because the first was much slower than its peers (see `Hedge`)."""
     cached_votes: int = 0
     """Votes reused from a judgment cache (their tokens and cost were paid earlier, not counted)."""
     prompt_tokens: int = 0
@@ -37,6 +44,16 @@ class Usage(_Record):
     cost_usd: float | None = None
     """Known only where litellm has a price for the model; None otherwise."""
     wall_time_s: float = 0.0
+    order_pairs: int = 0
+    """Pairs of valid votes on the same match that saw opposite orders."""
+    order_flips: int = 0
+    """Of `order_pairs`, those whose two votes preferred different candidates: position bias."""
+
+    @property
+    def flip_rate(self) -> float | None:
+        """How often the two orders of a pair disagreed (`order_flips / order_pairs`); None when
+        no match was judged in both orders. A judge free of position bias and noise scores 0."""
+        return self.order_flips / self.order_pairs if self.order_pairs else None
 
     def __add__(self, other: Usage) -> Usage:
         costs = [c for c in (self.cost_usd, other.cost_usd) if c is not None]
@@ -46,11 +63,14 @@ class Usage(_Record):
             abstentions=self.abstentions + other.abstentions,
             retries=self.retries + other.retries,
             resamples=self.resamples + other.resamples,
+            hedges=self.hedges + other.hedges,
             cached_votes=self.cached_votes + other.cached_votes,
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
             completion_tokens=self.completion_tokens + other.completion_tokens,
             cost_usd=sum(costs) if costs else None,
             wall_time_s=self.wall_time_s + other.wall_time_s,
+            order_pairs=self.order_pairs + other.order_pairs,
+            order_flips=self.order_flips + other.order_flips,
         )
 
 
@@ -96,6 +116,7 @@ class Match(_Record):
     decided_by: Decision
     requests: int = 0
     retries: int = 0
+    hedges: int = 0
 
     @property
     def loser(self) -> int:
@@ -123,6 +144,9 @@ class Selection(_Record):
     usage: Usage
     seed: int
     """The seed actually used; passing it back reproduces the pairs, orders and tie-breaks."""
+    stopped_early: StopReason | None = None
+    """Set when the selection's budget or deadline cut it short: the result is the best so far
+    (matches that got no vote are ``decided_by="unplayed"``)."""
 
     @property
     def best(self) -> str:

@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 
 from rrm_select import InvalidArgumentError, Vote
-from rrm_select.voting import check_order_policy, decide, plan_orders
+from rrm_select.voting import OrderPolicy, check_order_policy, count_orders, decide, vote_orders
+
+
+def plan_orders(policy: OrderPolicy, votes: int, rng: np.random.Generator) -> dict[bool, int]:
+    """Votes per order for one match: the requests it sends when voting all at once."""
+    return count_orders(vote_orders(policy, votes, rng))
 
 
 def vote(first: int, second: int, verdict: int | None) -> Vote:

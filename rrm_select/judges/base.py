@@ -6,7 +6,8 @@ parses every sample with the judge's format, tops up when a server returned fewe
 asked (llama.cpp ignores `n`), resamples votes whose verdict could not be parsed up to
 `RetryPolicy.resamples` times, and records the rest as abstentions with their raw text.
 Each round of that loop is ONE `_generate` call holding every request still short of votes,
-so batching backends see the whole batch at once.
+so batching backends see the whole batch at once. A round may be hedged (see `Hedge`) and is
+charged to the caller's `CallBudget`, one call per prompt.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rrm_select.cache import JudgmentCache
-from rrm_select.errors import JudgeUnavailableError
+from rrm_select.errors import BudgetExhaustedError, JudgeUnavailableError
 from rrm_select.formats import JudgeFormat, Message, RRMFormat
+from rrm_select.judges.hedging import Hedge, Hedger
 from rrm_select.types import Verdict, Vote
 
 
@@ -58,6 +60,9 @@ class VoteRequest:
     n: int
     pair: tuple[int, int] = (0, 1)
     """Candidate indices of (first, second), copied into the votes."""
+    offset: int = 0
+    """Index of this request's first vote among all votes on this ordering (a match voting in
+    waves asks again for the same ordering; its later votes are new votes, not cached ones)."""
 
 
 @dataclass(frozen=True)
@@ -93,11 +98,36 @@ class Generation:
 
 @dataclass
 class Ballot:
-    """The votes for one `VoteRequest`, in order, and the requests they took."""
+    """The votes for one `VoteRequest`, in order, and the requests they took. It holds fewer
+    than `n` votes only when the budget stopped top-ups before a sample arrived."""
 
     votes: list[Vote]
     requests: int = 0
     retries: int = 0
+    hedges: int = 0
+
+
+class CallBudget:
+    """Judge calls a selection may still make: every prompt sent counts (first attempts, top-ups,
+    resamples, hedges); transport retries of failed requests are bounded by
+    `RetryPolicy.max_attempts` instead, since a failed request gave nothing to pay for.
+
+    Shared by the concurrent matches of one selection; None means unlimited."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.left = limit
+        self.refused = False
+        """Whether a call was ever refused (the selection then stopped early)."""
+
+    def take(self, calls: int) -> bool:
+        """Spend `calls` if all of them fit; otherwise spend nothing and say no."""
+        if self.left is None:
+            return True
+        if calls > self.left:
+            self.refused = True
+            return False
+        self.left -= calls
+        return True
 
 
 @dataclass
@@ -114,13 +144,19 @@ class Judge(ABC):
         format: renders prompts and parses verdicts (default: the RRM wire format).
         retry: retry and resampling policy.
 
+        hedge: duplicate calls that are much slower than their peers (see `Hedge`); for endpoint
+            judges, where one slow server response holds up a whole round.
+
     Set `cache` to a `JudgmentCache` to reuse votes already paid for (see `rrm_select.cache`).
     """
 
-    def __init__(self, *, format: JudgeFormat | None = None, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self, *, format: JudgeFormat | None = None, retry: RetryPolicy | None = None, hedge: Hedge | None = None
+    ) -> None:
         self.format: JudgeFormat = format if format is not None else RRMFormat()
         self.retry = retry if retry is not None else RetryPolicy()
         self.cache: JudgmentCache | None = None
+        self.hedger = Hedger(hedge) if hedge is not None else None
 
     @property
     @abstractmethod
@@ -144,8 +180,14 @@ class Judge(ABC):
     def close(self) -> None:
         """Release what the judge holds (engine processes for in-process backends); idempotent."""
 
-    async def ajudge(self, requests: Sequence[VoteRequest]) -> list[Ballot]:
-        """Votes for every request: `request.n` each, abstentions included."""
+    async def ajudge(self, requests: Sequence[VoteRequest], budget: CallBudget | None = None) -> list[Ballot]:
+        """Votes for every request: `request.n` each, abstentions included.
+
+        With a `budget`, each round of calls is charged to it first. If the first round does not
+        fit, `BudgetExhaustedError` is raised (nothing was sent); if a later round (top-ups,
+        resamples) does not fit, the votes end as they are: unparsed ones as abstentions.
+        """
+        budget = budget if budget is not None else CallBudget(None)
         slots = [[_Slot() for _ in range(r.n)] for r in requests]
         keys = self._cache_keys(requests)
         if self.cache is not None:
@@ -156,17 +198,24 @@ class Judge(ABC):
         ballots = [Ballot(votes=[]) for _ in requests]
         messages = [self.format.render(r.query, r.first, r.second) for r in requests]
         empty_rounds = 0
+        first_round = True
         while True:
             open_slots = [[s for s in per_request if self._open(s)] for per_request in slots]
             wanted = [i for i, o in enumerate(open_slots) if o]
             if not wanted:
                 break
             prompts = [Prompt(requests[i], messages[i], len(open_slots[i])) for i in wanted]
-            generations = await self._generate(prompts)
+            if not budget.take(len(prompts)):
+                if first_round:
+                    raise BudgetExhaustedError(f"the call budget has no room for {len(prompts)} more judge calls")
+                break
+            first_round = False
+            generations, hedged = await self._round(prompts, budget)
             received = 0
             for i, generation in zip(wanted, generations, strict=True):
-                ballots[i].requests += generation.requests
+                ballots[i].requests += generation.requests + hedged
                 ballots[i].retries += generation.retries
+                ballots[i].hedges += hedged
                 for slot, sample in zip(open_slots[i], generation.samples):
                     slot.attempts.append(sample)
                     slot.verdict = self.format.parse(sample.content, sample.reasoning)
@@ -181,18 +230,29 @@ class Judge(ABC):
                     vote = slot.cached.model_copy(
                         update={"first": request.pair[0], "second": request.pair[1], "cached": True}
                     )
-                else:
+                elif slot.attempts:
                     vote = fresh[key] = _vote(request, slot)
+                else:  # the budget stopped the top-up that would have filled it
+                    continue
                 ballot.votes.append(vote)
         if self.cache is not None:
             self.cache.put(fresh)
         return ballots
 
+    async def _round(self, prompts: list[Prompt], budget: CallBudget) -> tuple[list[Generation], bool]:
+        """One `_generate` call, hedged when a policy is set; whether a duplicate was sent."""
+        if self.hedger is None:
+            return await self._generate(prompts), False
+        return await self.hedger.run(lambda: self._generate(prompts), lambda: budget.take(len(prompts)))
+
     def _cache_keys(self, requests: Sequence[VoteRequest]) -> list[list[str]]:
         if self.cache is None:
             return [[""] * r.n for r in requests]
         fingerprint = self.fingerprint
-        return [[JudgmentCache.key(fingerprint, r.query, r.first, r.second, i) for i in range(r.n)] for r in requests]
+        return [
+            [JudgmentCache.key(fingerprint, r.query, r.first, r.second, r.offset + i) for i in range(r.n)]
+            for r in requests
+        ]
 
     def _open(self, slot: _Slot) -> bool:
         return slot.cached is None and slot.verdict is None and len(slot.attempts) <= self.retry.resamples

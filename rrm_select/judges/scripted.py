@@ -15,6 +15,7 @@ import numpy as np
 from rrm_select.errors import InvalidArgumentError
 from rrm_select.formats import JudgeFormat
 from rrm_select.judges.base import Generation, Judge, Prompt, RetryPolicy, Sample
+from rrm_select.judges.hedging import Hedge
 from rrm_select.types import Verdict
 
 Preference = Callable[[str, str, str], Verdict | None]
@@ -30,7 +31,7 @@ class ScriptedJudge(Judge):
             Below 1 the judge is noisy, drawing from its own generator seeded by `seed`.
         latency_s: simulated time per request (an `asyncio.sleep`).
         seed: seed of the noise generator.
-        format, retry: as for every `Judge`.
+        format, retry, hedge: as for every `Judge`.
     """
 
     def __init__(
@@ -42,12 +43,13 @@ class ScriptedJudge(Judge):
         seed: int = 0,
         format: JudgeFormat | None = None,
         retry: RetryPolicy | None = None,
+        hedge: Hedge | None = None,
     ) -> None:
         if not 0.0 <= accuracy <= 1.0:
             raise InvalidArgumentError(f"accuracy must be in [0, 1], got {accuracy!r}")
         if latency_s < 0:
             raise InvalidArgumentError(f"latency_s must be >= 0, got {latency_s!r}")
-        super().__init__(format=format, retry=retry)
+        super().__init__(format=format, retry=retry, hedge=hedge)
         self.prefer = prefer
         self.accuracy = accuracy
         self.latency_s = latency_s

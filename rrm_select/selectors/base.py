@@ -14,61 +14,154 @@ import threading
 import time
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Coroutine, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypedDict, TypeVar
 
 import numpy as np
 
-from rrm_select.errors import InvalidArgumentError
-from rrm_select.judges.base import Judge, VoteRequest
-from rrm_select.types import Match, Selection, Usage
-from rrm_select.voting import OrderPolicy, check_order_policy, decide, plan_orders
+from rrm_select.errors import BudgetExhaustedError, InvalidArgumentError
+from rrm_select.judges.base import Ballot, CallBudget, Judge, VoteRequest
+from rrm_select.types import Decision, Match, Selection, StopReason, Usage, Vote
+from rrm_select.voting import (
+    EarlyStop,
+    OrderPolicy,
+    check_early_stop,
+    check_order_policy,
+    count_orders,
+    decide,
+    next_wave,
+    order_disagreements,
+    vote_orders,
+)
 
 T = TypeVar("T")
 
 
 @dataclass
 class Tournament:
-    """One selection in progress: the distinct texts, its seed, and the matches played so far."""
+    """One selection in progress: its texts, seed and limits, and the matches played so far."""
 
     query: str
     texts: list[str]
     seed: int
     judge: Judge
-    votes: int
-    order: OrderPolicy
+    rules: SelectorOptions
+    budget: CallBudget
+    deadline: float | None = None
+    """Event-loop time after which no judge call may run (None: no deadline)."""
+    arrivals: Sequence[asyncio.Future[str]] | None = None
+    """Texts still being generated (see `Selector.aselect_arriving`); `texts` is filled as they come."""
     matches: dict[tuple[int, ...], Match] = field(default_factory=dict)
+    stopped_early: StopReason | None = None
 
     def rng(self, *key: int) -> np.random.Generator:
         """A generator for one purpose, derived from the seed alone so that results do not depend
         on which concurrent match happened to finish first."""
         return np.random.default_rng([self.seed, *key])
 
+    async def text(self, i: int) -> str:
+        """Text `i`, once it has arrived."""
+        if self.arrivals is not None:
+            self.texts[i] = await self.arrivals[i]
+        return self.texts[i]
+
     async def play(self, a: int, b: int, round: int, key: tuple[int, ...]) -> Match:
-        """Judge texts `a` and `b` with this tournament's votes and order policy."""
+        """Judge texts `a` and `b` with this tournament's votes, order policy and early stop."""
         rng = self.rng(1, *key)
-        plan = plan_orders(self.order, self.votes, rng)
+        slots = vote_orders(self.rules["order"], self.rules["votes"], rng)
         coin = bool(rng.random() < 0.5)
-        requests = []
-        for swapped, count in plan.items():
-            first, second = (b, a) if swapped else (a, b)
-            requests.append(VoteRequest(self.query, self.texts[first], self.texts[second], count, (first, second)))
-        ballots = await self.judge.ajudge(requests)
-        votes = tuple(v for ballot in ballots for v in ballot.votes)
-        winner, decided_by = decide(votes, a, b, coin)
+        text_a, text_b = await asyncio.gather(self.text(a), self.text(b))
+        texts = {a: text_a, b: text_b}
+        votes: list[Vote] = []
+        cost = Ballot(votes=[])
+        asked = {False: 0, True: 0}  # votes asked per order so far: where the next wave's indices start
+        cast = 0
+        decided_by: Decision | None = "identical" if texts[a] == texts[b] else None
+        while decided_by is None and (size := self._wave(votes, a, b, cast, len(slots[0]))):
+            requests = []
+            for swapped, count in count_orders(slots[cast : cast + size]).items():
+                first, second = (b, a) if swapped else (a, b)
+                requests.append(
+                    VoteRequest(self.query, texts[first], texts[second], count, (first, second), asked[swapped])
+                )
+                asked[swapped] += count
+            try:
+                ballots = await self._ajudge(requests)
+            except BudgetExhaustedError:
+                self.stopped_early = self.stopped_early or "budget"
+                break
+            except _DeadlinePassed:
+                self.stopped_early = self.stopped_early or "deadline"
+                break
+            cast += size
+            for ballot in ballots:
+                votes.extend(ballot.votes)
+                cost.requests += ballot.requests
+                cost.retries += ballot.retries
+                cost.hedges += ballot.hedges
+        if decided_by == "identical":
+            winner = a if coin else b
+        elif votes:
+            winner, decided_by = decide(votes, a, b, coin)
+        else:
+            winner, decided_by = self._unplayed_winner(a, b, coin), "unplayed"
         match = Match(
             a=a,
             b=b,
             round=round,
-            votes=votes,
+            votes=tuple(votes),
             winner=winner,
             decided_by=decided_by,
-            requests=sum(ballot.requests for ballot in ballots),
-            retries=sum(ballot.retries for ballot in ballots),
+            requests=cost.requests,
+            retries=cost.retries,
+            hedges=cost.hedges,
         )
         self.matches[key] = match
         return match
+
+    def _wave(self, votes: list[Vote], a: int, b: int, cast: int, per_slot: int) -> int:
+        """How many vote slots the next wave of this match casts (0: the match is over)."""
+        tally = Counter(v.winner for v in votes)
+        lead, trail = sorted((tally[a], tally[b]), reverse=True)
+        rules = self.rules
+        return next_wave(lead, trail, cast, rules["votes"], per_slot, rules["early_stop"], rules["confidence"])
+
+    async def _ajudge(self, requests: list[VoteRequest]) -> list[Ballot]:
+        if self.deadline is None:
+            return await self.judge.ajudge(requests, self.budget)
+        timeout = asyncio.timeout_at(self.deadline)
+        try:
+            async with timeout:
+                return await self.judge.ajudge(requests, self.budget)
+        except TimeoutError as exc:
+            if timeout.expired():
+                raise _DeadlinePassed from exc
+            raise
+
+    def _unplayed_winner(self, a: int, b: int, coin: bool) -> int:
+        """Best so far: the entrant that won more of its matches (a seeded coin when even)."""
+        won = Counter(m.winner for m in self.matches.values() if m.decided_by != "unplayed")
+        if won[a] != won[b]:
+            return a if won[a] > won[b] else b
+        return a if coin else b
+
+
+class _DeadlinePassed(Exception):
+    """The selection's deadline passed during a judge call (which was cancelled)."""
+
+
+class SelectorOptions(TypedDict, total=False):
+    """What every selector accepts besides its judge (see `Selector`)."""
+
+    votes: int
+    order: OrderPolicy
+    early_stop: EarlyStop
+    confidence: float
+    budget: int | None
+    deadline_s: float | None
+    seed: int | None
 
 
 class Selector(ABC):
@@ -78,24 +171,61 @@ class Selector(ABC):
         judge: the pairwise judge (shared freely between selectors and selections).
         votes: samples per match; the majority of valid votes decides (see `rrm_select.voting`).
         order: which candidate each vote sees first (see `rrm_select.voting.OrderPolicy`).
+        early_stop: ``"off"`` (all votes at once), ``"decided"`` (votes in waves, stopping once
+            the majority cannot change) or ``"confident"`` (also stopping once the leader's lead
+            reaches `confidence`); see `rrm_select.voting`.
+        confidence: the posterior probability ``"confident"`` stops at.
+        budget: the most judge calls one selection may make (see `CallBudget` for what counts);
+            when it runs out, the result is the best so far and says so in `stopped_early`.
+        deadline_s: seconds one selection may spend judging; calls still running then are
+            cancelled, and the result is the best so far, as with the budget.
         seed: fixes pairings, orders and tie-breaks; None draws a fresh seed per selection
             (recorded in `Selection.seed`, so any result can be replayed).
     """
 
     method: ClassVar[Literal["knockout", "elo"]]
 
-    def __init__(self, judge: Judge, *, votes: int = 1, order: OrderPolicy = "random", seed: int | None = None) -> None:
+    def __init__(
+        self,
+        judge: Judge,
+        *,
+        votes: int = 1,
+        order: OrderPolicy = "random",
+        early_stop: EarlyStop = "off",
+        confidence: float = 0.95,
+        budget: int | None = None,
+        deadline_s: float | None = None,
+        seed: int | None = None,
+    ) -> None:
         if not isinstance(judge, Judge):
             raise InvalidArgumentError(f"judge must be a rrm_select Judge, got {type(judge).__name__}")
         if not isinstance(votes, int) or isinstance(votes, bool) or votes < 1:
             raise InvalidArgumentError(f"votes must be an integer >= 1, got {votes!r}")
+        if budget is not None and (not isinstance(budget, int) or isinstance(budget, bool) or budget < 1):
+            raise InvalidArgumentError(f"budget must be an integer >= 1 (judge calls) or None, got {budget!r}")
+        if deadline_s is not None and not deadline_s > 0:
+            raise InvalidArgumentError(f"deadline_s must be > 0 seconds or None, got {deadline_s!r}")
         if seed is not None and (not isinstance(seed, int) or seed < 0):
             raise InvalidArgumentError(f"seed must be a non-negative integer or None, got {seed!r}")
         self.judge = judge
-        self.votes = votes
-        self.order = check_order_policy(order)
+        self.rules = SelectorOptions(
+            votes=votes,
+            order=check_order_policy(order),
+            early_stop=check_early_stop(early_stop, confidence),
+            confidence=confidence,
+            budget=budget,
+            deadline_s=deadline_s,
+        )
         self.seed = seed
         self._loop = _LoopThread()
+
+    @property
+    def votes(self) -> int:
+        return self.rules["votes"]
+
+    @property
+    def order(self) -> OrderPolicy:
+        return self.rules["order"]
 
     def select(self, query: str, candidates: Sequence[str], *, seed: int | None = None) -> Selection:
         """The best of `candidates` for `query`. Safe to call inside a running event loop.
@@ -115,9 +245,39 @@ class Selector(ABC):
 
     async def aselect(self, query: str, candidates: Sequence[str], *, seed: int | None = None) -> Selection:
         """Async `select`."""
-        if seed is not None and (not isinstance(seed, int) or seed < 0):
-            raise InvalidArgumentError(f"seed must be a non-negative integer or None, got {seed!r}")
-        return await self._aselect(query, candidates, self.seed if seed is None else seed)
+        _check_seed(seed)
+        _check_input(query, candidates)
+        texts, text_of = _fold_duplicates(candidates)
+        return await self._run(query, list(candidates), texts, text_of, None, self.seed if seed is None else seed)
+
+    async def aselect_arriving(
+        self, query: str, candidates: Sequence[Awaitable[str]], *, seed: int | None = None
+    ) -> Selection:
+        """`aselect` over candidates still being generated (tasks, futures, coroutines).
+
+        A match starts as soon as both of its texts have arrived, so judging overlaps with
+        generation. The bracket is drawn over candidate positions up front; duplicate texts are
+        not folded beforehand (they are unknown yet): two identical texts that meet are decided
+        without a call (``decided_by="identical"``). If a candidate fails, the selection fails
+        with its error and the other candidates are cancelled.
+        """
+        _check_seed(seed)
+        if isinstance(candidates, str) or not isinstance(candidates, Sequence) or not candidates:
+            raise InvalidArgumentError("candidates must be a non-empty sequence of awaitables")
+        _check_query(query)
+        arrivals = [asyncio.ensure_future(c) for c in candidates]
+        try:
+            return await self._run(
+                query,
+                [],
+                [""] * len(arrivals),
+                list(range(len(arrivals))),
+                arrivals,
+                self.seed if seed is None else seed,
+            )
+        finally:
+            for arrival in arrivals:
+                arrival.cancel()
 
     async def aselect_many(self, queries: Sequence[str], candidates: Sequence[Sequence[str]]) -> list[Selection]:
         """Async `select_many`. With a seed, query i uses a seed derived from (seed, i)."""
@@ -129,27 +289,49 @@ class Selector(ABC):
         seeds = [None if self.seed is None else derive_seed(self.seed, i) for i in range(len(queries))]
         for i, (query, texts) in enumerate(zip(queries, candidates, strict=True)):
             _check_input(query, texts, where=f"[{i}]")
-        jobs = (self._aselect(q, c, s) for q, c, s in zip(queries, candidates, seeds, strict=True))
-        return list(await asyncio.gather(*jobs))
+        return list(
+            await asyncio.gather(
+                *(self.aselect(q, c, seed=s) for q, c, s in zip(queries, candidates, seeds, strict=True))
+            )
+        )
 
     @abstractmethod
     async def _tournament(self, t: Tournament) -> tuple[list[int], list[float]]:
         """Play the tournament; return the ranking (text indices, best first) and per-text scores."""
 
-    async def _aselect(self, query: str, candidates: Sequence[str], seed: int | None) -> Selection:
-        _check_input(query, candidates)
+    async def _run(
+        self,
+        query: str,
+        candidates: list[str],
+        texts: list[str],
+        text_of: list[int],
+        arrivals: Sequence[asyncio.Future[str]] | None,
+        seed: int | None,
+    ) -> Selection:
         started = time.monotonic()
-        texts, text_of = _fold_duplicates(candidates)
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
-        t = Tournament(query, texts, seed, self.judge, self.votes, self.order)
+        deadline_s = self.rules["deadline_s"]
+        deadline = None if deadline_s is None else asyncio.get_running_loop().time() + deadline_s
+        t = Tournament(query, texts, seed, self.judge, self.rules, CallBudget(self.rules["budget"]), deadline, arrivals)
         ranking, scores = await self._tournament(t) if len(texts) > 1 else ([0], [0.0])
-        return _result(self.method, t, list(candidates), text_of, ranking, scores, time.monotonic() - started)
+        if arrivals is not None:  # every text has arrived by now (each one played a match)
+            candidates = [await arrival for arrival in arrivals]
+        return _result(self.method, t, candidates, text_of, ranking, scores, time.monotonic() - started)
+
+
+def _check_seed(seed: object) -> None:
+    if seed is not None and (not isinstance(seed, int) or seed < 0):
+        raise InvalidArgumentError(f"seed must be a non-negative integer or None, got {seed!r}")
+
+
+def _check_query(query: object, where: str = "") -> None:
+    if not isinstance(query, str):
+        raise InvalidArgumentError(f"query{where} must be a str, got {type(query).__name__}")
 
 
 def _check_input(query: object, candidates: object, where: str = "") -> None:
-    if not isinstance(query, str):
-        raise InvalidArgumentError(f"query{where} must be a str, got {type(query).__name__}")
+    _check_query(query, where)
     if isinstance(candidates, str) or not isinstance(candidates, Sequence):
         raise InvalidArgumentError(f"candidates{where} must be a sequence of strings, got {type(candidates).__name__}")
     if not candidates:
@@ -194,17 +376,21 @@ def _result(
     votes = [v for m in matches for v in m.votes]
     paid = [v for v in votes if not v.cached]
     costs = [v.cost_usd for v in paid if v.cost_usd is not None]
+    flips = [order_disagreements(m.votes) for m in matches]
     usage = Usage(
         requests=sum(m.requests for m in matches),
         votes=len(votes),
         abstentions=sum(v.verdict is None for v in votes),
         retries=sum(m.retries for m in matches),
         resamples=sum(len(v.discarded) for v in paid),
+        hedges=sum(m.hedges for m in matches),
         cached_votes=len(votes) - len(paid),
         prompt_tokens=sum(v.prompt_tokens for v in paid),
         completion_tokens=sum(v.completion_tokens for v in paid),
         cost_usd=sum(costs) if costs else None,
         wall_time_s=wall_time_s,
+        order_pairs=sum(pairs for pairs, _ in flips),
+        order_flips=sum(flipped for _, flipped in flips),
     )
     return Selection(
         query=t.query,
@@ -216,6 +402,7 @@ def _result(
         matches=matches,
         usage=usage,
         seed=t.seed,
+        stopped_early=t.stopped_early,
     )
 
 

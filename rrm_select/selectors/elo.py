@@ -7,12 +7,12 @@ import itertools
 from typing import Literal
 
 import numpy as np
+from typing_extensions import Unpack
 
 from rrm_select.errors import InvalidArgumentError
 from rrm_select.judges.base import Judge
 from rrm_select.ratings import bradley_terry, online_elo, to_elo
-from rrm_select.selectors.base import Selector, Tournament
-from rrm_select.voting import OrderPolicy
+from rrm_select.selectors.base import Selector, SelectorOptions, Tournament
 
 Rating = Literal["bradley_terry", "online_elo"]
 
@@ -30,6 +30,7 @@ class EloSelector(Selector):
       each scored by its share of valid votes.
 
     The ranking sorts by rating, then by valid votes won, then by position in the input.
+    Every `Selector` option applies (votes, order, early_stop, budget, deadline_s, seed).
     """
 
     method = "elo"
@@ -38,14 +39,12 @@ class EloSelector(Selector):
         self,
         judge: Judge,
         *,
-        votes: int = 1,
-        order: OrderPolicy = "random",
-        seed: int | None = None,
         rating: Rating = "bradley_terry",
         prior: float = 0.1,
         k_factor: float = 32.0,
+        **options: Unpack[SelectorOptions],
     ) -> None:
-        super().__init__(judge, votes=votes, order=order, seed=seed)
+        super().__init__(judge, **options)
         if rating not in ("bradley_terry", "online_elo"):
             raise InvalidArgumentError(f"unknown rating {rating!r}; expected 'bradley_terry' or 'online_elo'")
         if prior <= 0 or k_factor <= 0:
@@ -55,18 +54,33 @@ class EloSelector(Selector):
         self.k_factor = k_factor
 
     async def _tournament(self, t: Tournament) -> tuple[list[int], list[float]]:
-        n = len(t.texts)
-        pairs = list(itertools.combinations(range(n), 2))
-        matches = await asyncio.gather(*(t.play(a, b, 1, (a, b)) for a, b in pairs))
-        wins = np.zeros((n, n))
-        for match in matches:
-            wins[match.a, match.b], wins[match.b, match.a] = match.wins
-        if self.rating == "bradley_terry":
-            ratings = to_elo(bradley_terry(wins, prior=self.prior))
-        else:
-            played = wins + wins.T
-            results = [(a, b, wins[a, b] / played[a, b] if played[a, b] else 0.5) for a, b in pairs]
-            ratings = online_elo(n, results, k=self.k_factor)
-        won = wins.sum(axis=1)
-        ranking = sorted(range(n), key=lambda text: (-ratings[text], -won[text], text))
+        players = list(range(len(t.texts)))
+        ratings, won = await round_robin(t, players, round=1, rating=self.rating, prior=self.prior, k=self.k_factor)
+        ranking = sorted(players, key=lambda text: (-ratings[text], -won[text], text))
         return ranking, [float(r) for r in ratings]
+
+
+async def round_robin(
+    t: Tournament,
+    players: list[int],
+    *,
+    round: int,
+    rating: Rating = "bradley_terry",
+    prior: float = 0.1,
+    k: float = 32,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Play every pair of `players` at once; their Elo-scale ratings and valid votes won, as
+    arrays indexed like `players`."""
+    n = len(players)
+    pairs = list(itertools.combinations(range(n), 2))
+    matches = await asyncio.gather(*(t.play(players[i], players[j], round, (players[i], players[j])) for i, j in pairs))
+    wins = np.zeros((n, n))
+    for (i, j), match in zip(pairs, matches, strict=True):
+        wins[i, j], wins[j, i] = match.wins
+    if rating == "bradley_terry":
+        ratings = to_elo(bradley_terry(wins, prior=prior))
+    else:
+        played = wins + wins.T
+        results = [(i, j, wins[i, j] / played[i, j] if played[i, j] else 0.5) for i, j in pairs]
+        ratings = online_elo(n, results, k=k)
+    return ratings, wins.sum(axis=1)

@@ -5,6 +5,12 @@ the seed; when N is not a power of two, `2**rounds - N` first-round slots drawn 
 single candidate who advances without a match (a bye), so byes are spread over the bracket and
 two byes never meet. A match starts as soon as both of its entrants are known, without waiting
 for the rest of its round.
+
+With `finalists` > 1 the knockout stops when that many candidates are left (the winners of the
+bracket's `finalists` sub-brackets), and they play a round robin: N - finalists knockout
+matches plus finalists * (finalists - 1) / 2 round-robin matches, e.g. N + 2 for 4 finalists.
+A single knockout match decides the final with one judge's noisy verdict; the round robin lets
+the best candidate lose a match and still win.
 """
 
 from __future__ import annotations
@@ -13,8 +19,12 @@ import asyncio
 import math
 
 import numpy as np
+from typing_extensions import Unpack
 
-from rrm_select.selectors.base import Selector, Tournament
+from rrm_select.errors import InvalidArgumentError
+from rrm_select.judges.base import Judge
+from rrm_select.selectors.base import Selector, SelectorOptions, Tournament
+from rrm_select.selectors.elo import round_robin
 
 
 def build_bracket(n: int, rng: np.random.Generator) -> list[tuple[int, ...]]:
@@ -32,17 +42,29 @@ def build_bracket(n: int, rng: np.random.Generator) -> list[tuple[int, ...]]:
 
 
 class KnockoutSelector(Selector):
-    """Single-elimination knockout (the RRM paper's cheapest tournament: N-1 matches).
+    """Single-elimination knockout (the RRM paper's cheapest tournament: N-1 matches), or with
+    `finalists` (a power of two) a knockout down to that many, then a round robin among them.
 
-    Ranking: the champion, then the other candidates by the round in which they lost (latest
-    first), then by their share of valid votes in the match they lost. `scores` gives the last
-    round each candidate reached (the champion: rounds + 1).
+    Ranking: the champion (or the finalists by Bradley-Terry rating), then the other candidates
+    by the round in which they lost (latest first), then by their share of valid votes in the
+    match they lost. `scores` gives the last round each candidate reached (the champion: rounds
+    + 1; a finalist: the final round plus its share of round-robin votes won). Every `Selector`
+    option applies (votes, order, early_stop, budget, deadline_s, seed).
     """
 
     method = "knockout"
 
+    def __init__(self, judge: Judge, *, finalists: int = 1, **options: Unpack[SelectorOptions]) -> None:
+        super().__init__(judge, **options)
+        if not isinstance(finalists, int) or finalists < 1 or finalists & (finalists - 1):
+            raise InvalidArgumentError(f"finalists must be a power of two (1, 2, 4, 8, ...), got {finalists!r}")
+        self.finalists = finalists
+
     async def _tournament(self, t: Tournament) -> tuple[list[int], list[float]]:
-        bracket = build_bracket(len(t.texts), t.rng(0))
+        n = len(t.texts)
+        if self.finalists >= n and self.finalists > 1:  # too few for a knockout stage
+            return await self._final(t, list(range(n)), {text: 1.0 for text in range(n)}, round=1)
+        bracket = build_bracket(n, t.rng(0))
         rounds = int(math.log2(len(bracket))) + 1
         # Heap numbering: node 1 is the final, node v's feeders are 2v and 2v+1, the
         # first-round slots are nodes len(bracket) .. 2*len(bracket)-1.
@@ -57,13 +79,40 @@ class KnockoutSelector(Selector):
                 a, b = await asyncio.gather(winner_of(2 * node, round - 1), winner_of(2 * node + 1, round - 1))
             return (await t.play(a, b, round, (node,))).winner
 
-        champion = await winner_of(1, rounds)
-        reached = {text: 1.0 for text in range(len(t.texts))}
-        share = {text: 0.0 for text in range(len(t.texts))}
+        # The finalists win nodes finalists .. 2*finalists-1, whose matches are played in round
+        # rounds - log2(finalists); with one finalist that is node 1, the final.
+        stage = rounds - int(math.log2(self.finalists))
+        finalists = list(
+            await asyncio.gather(*(winner_of(node, stage) for node in range(self.finalists, 2 * self.finalists)))
+        )
+        reached = {text: 1.0 for text in range(n)}
+        share = {text: 0.0 for text in range(n)}
         for match in t.matches.values():
             reached[match.loser] = float(match.round)
             wins = dict(zip((match.a, match.b), match.wins, strict=True))
             share[match.loser] = wins[match.loser] / max(1, sum(wins.values()))
-        reached[champion] = float(rounds + 1)
-        ranking = sorted(reached, key=lambda text: (-reached[text], -share[text], text))
-        return ranking, [reached[text] for text in range(len(t.texts))]
+        if len(finalists) == 1:
+            reached[finalists[0]] = float(rounds + 1)
+            ranking = sorted(reached, key=lambda text: (-reached[text], -share[text], text))
+            return ranking, [reached[text] for text in range(n)]
+        return await self._final(t, finalists, reached, round=stage + 1, share=share)
+
+    async def _final(
+        self,
+        t: Tournament,
+        finalists: list[int],
+        reached: dict[int, float],
+        *,
+        round: int,
+        share: dict[int, float] | None = None,
+    ) -> tuple[list[int], list[float]]:
+        """The round robin among `finalists`, then everyone else as the knockout left them."""
+        ratings, won = await round_robin(t, finalists, round=round)
+        games = max(1.0, float(won.sum()))
+        order = sorted(range(len(finalists)), key=lambda i: (-ratings[i], -won[i], finalists[i]))
+        for i, text in enumerate(finalists):
+            reached[text] = round + won[i] / games
+        rest = sorted(
+            set(reached) - set(finalists), key=lambda text: (-reached[text], -(share or {}).get(text, 0.0), text)
+        )
+        return [finalists[i] for i in order] + rest, [reached[text] for text in range(len(t.texts))]
