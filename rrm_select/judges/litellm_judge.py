@@ -24,6 +24,7 @@ from rrm_select.errors import (
 )
 from rrm_select.formats import JudgeFormat
 from rrm_select.judges.base import Generation, Judge, Prompt, RetryPolicy, Sample, split_evenly
+from rrm_select.judges.hedging import Hedge
 from rrm_select.judges.limit import ConcurrencyLimit
 
 
@@ -54,6 +55,8 @@ class LiteLLMJudge(Judge):
             With ``--reasoning-parser``, start the server with
             ``--structured-outputs-config '{"enable_in_reasoning": true}'``.
         retry: retry and resampling policy.
+        hedge: duplicate a request much slower than its peers and take the first answer (see
+            `Hedge`); off by default.
         format: prompt and verdict format.
         **litellm_kwargs: passed to ``litellm.acompletion`` unchanged (e.g. ``extra_body``).
     """
@@ -71,6 +74,7 @@ class LiteLLMJudge(Judge):
         max_concurrency: int = 64,
         verdict_regex: str | None = None,
         retry: RetryPolicy | None = None,
+        hedge: Hedge | None = None,
         format: JudgeFormat | None = None,
         **litellm_kwargs: Any,
     ) -> None:
@@ -86,7 +90,7 @@ class LiteLLMJudge(Judge):
         reserved = {"model", "messages", "n", "api_base", "api_key", "stream"} & litellm_kwargs.keys()
         if reserved:
             raise InvalidArgumentError(f"these are set by the judge and cannot be passed through: {sorted(reserved)}")
-        super().__init__(format=format, retry=retry)
+        super().__init__(format=format, retry=retry, hedge=hedge)
         self.model = model
         self.api_base = api_base
         self._api_key = api_key
