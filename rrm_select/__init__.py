@@ -7,6 +7,7 @@ best = KnockoutSelector(judge, votes=3).select(query, candidates).best
 
 from rrm_select.cache import JudgmentCache
 from rrm_select.errors import (
+    BudgetExhaustedError,
     InvalidArgumentError,
     JudgeError,
     JudgeRejectedError,
@@ -16,6 +17,7 @@ from rrm_select.errors import (
 )
 from rrm_select.formats import JudgeFormat, RRMFormat
 from rrm_select.judges.base import Judge, RetryPolicy, VoteRequest
+from rrm_select.judges.hedging import Hedge
 from rrm_select.judges.litellm_judge import LiteLLMJudge
 from rrm_select.judges.scripted import ScriptedJudge
 from rrm_select.judges.vllm_judge import VLLMJudge
@@ -23,7 +25,7 @@ from rrm_select.selectors.base import Selector
 from rrm_select.selectors.elo import EloSelector
 from rrm_select.selectors.knockout import KnockoutSelector
 from rrm_select.types import Match, Selection, Usage, Vote
-from rrm_select.voting import OrderPolicy
+from rrm_select.voting import EarlyStop, OrderPolicy
 from rrm_select.wrappers import (
     Reranked,
     acompletion,
@@ -35,7 +37,10 @@ from rrm_select.wrappers import (
 )
 
 __all__ = [
+    "BudgetExhaustedError",
+    "EarlyStop",
     "EloSelector",
+    "Hedge",
     "InvalidArgumentError",
     "Judge",
     "JudgeError",

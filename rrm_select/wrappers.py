@@ -2,8 +2,8 @@
 
 `completion`/`acompletion` take `litellm.completion`'s arguments plus `n` and a selector (or a
 judge): they get n candidates from the generator (one request with `n`; providers that return
-fewer, such as llama.cpp, are topped up with concurrent requests), pick the best with the
-judge, and return a litellm `ModelResponse` whose single choice is the winner, so code written
+fewer, such as llama.cpp, are topped up with concurrent requests, and judging starts on the
+candidates already there while the rest are generated), pick the best with the judge, and return a litellm `ModelResponse` whose single choice is the winner, so code written
 for `litellm.completion` keeps working. The selection trace is on the response (see
 `selection_of`) and `response.usage` adds the judge's tokens to the generator's.
 
@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from rrm_select.conversation import BadRow, message_text, query_text
-from rrm_select.errors import InvalidArgumentError
+from rrm_select.errors import InvalidArgumentError, RRMError
 from rrm_select.judges.base import Judge
 from rrm_select.judges.litellm_judge import import_litellm
 from rrm_select.selectors.base import Selector
@@ -59,18 +59,32 @@ async def acompletion(
         query = query_text(messages)
     except BadRow as bad:
         raise InvalidArgumentError(f"messages: {bad}") from bad
-    response, requests = await _generate(model, messages, n, kwargs)
-    generation_usage = _generation_usage(response, requests)
-    choices = list(response.choices)
-    texts = [_choice_text(choice) for choice in choices]
-    selection = await chooser.aselect(query, texts)
+    litellm = import_litellm()
+    response = await litellm.acompletion(model=model, messages=messages, n=n, **kwargs)
+    choices = list(response.choices)[:n]
+    # A provider that ignored n (llama.cpp) gets the rest as concurrent single requests; the
+    # first-round matches between candidates already there start while those are generated.
+    extra = [
+        asyncio.ensure_future(litellm.acompletion(model=model, messages=messages, n=1, **kwargs))
+        for _ in range(n - len(choices) if choices else 0)
+    ]
+    try:
+        if extra:
+            arrivals = [_arrived(_choice_text(c)) for c in choices] + [_first_choice_text(e, model) for e in extra]
+            selection = await chooser.aselect_arriving(query, arrivals)
+        else:
+            selection = await chooser.aselect(query, [_choice_text(c) for c in choices])
+    finally:
+        for task in extra:
+            task.cancel()
+    for more in (task.result() for task in extra):
+        choices.append(more.choices[0])
+        _add_tokens(response.usage, more.usage)
+    generation_usage = _generation_usage(response, 1 + len(extra))
     winner = choices[selection.best_index]
     winner.index = 0
     response.choices = [winner]
-    if response.usage is not None:
-        response.usage.prompt_tokens += selection.usage.prompt_tokens
-        response.usage.completion_tokens += selection.usage.completion_tokens
-        response.usage.total_tokens += selection.usage.prompt_tokens + selection.usage.completion_tokens
+    _add_tokens(response.usage, selection.usage)
     response._hidden_params[_HIDDEN_KEY] = {"selection": selection, "generation_usage": generation_usage}
     return response
 
@@ -158,23 +172,24 @@ def _chooser(selector: Selector | None, judge: Judge | None) -> Selector:
     return selector if selector is not None else KnockoutSelector(judge)  # type: ignore[arg-type]
 
 
-async def _generate(model: str, messages: list[dict[str, Any]], n: int, kwargs: dict[str, Any]) -> tuple[Any, int]:
-    """The generator's response holding n choices where it can, and the requests it took."""
-    litellm = import_litellm()
-    response = await litellm.acompletion(model=model, messages=messages, n=n, **kwargs)
-    missing = n - len(response.choices)
-    if missing > 0 and response.choices:  # the provider ignored n: fan out for the rest
-        extra = await asyncio.gather(
-            *(litellm.acompletion(model=model, messages=messages, n=1, **kwargs) for _ in range(missing))
-        )
-        for more in extra:
-            response.choices.extend(more.choices)
-            if response.usage is not None and more.usage is not None:
-                response.usage.prompt_tokens += more.usage.prompt_tokens
-                response.usage.completion_tokens += more.usage.completion_tokens
-                response.usage.total_tokens += more.usage.total_tokens
-        response.choices = response.choices[:n]
-    return response, 1 + max(missing, 0)
+async def _arrived(text: str) -> str:
+    return text
+
+
+async def _first_choice_text(response: Awaitable[Any], model: str) -> str:
+    choices = (await response).choices
+    if not choices:
+        raise RRMError(f"the generator {model!r} returned a response without choices")
+    return _choice_text(choices[0])
+
+
+def _add_tokens(total: Any, more: Any) -> None:
+    """Add `more`'s prompt and completion tokens to the response usage `total` (where both exist)."""
+    if total is None or more is None:
+        return
+    total.prompt_tokens += more.prompt_tokens
+    total.completion_tokens += more.completion_tokens
+    total.total_tokens += more.prompt_tokens + more.completion_tokens
 
 
 def _choice_text(choice: Any) -> str:

@@ -4,6 +4,7 @@ generator (plain chat requests) and the judge (RRM prompts)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -80,6 +81,29 @@ def test_providers_that_ignore_n_are_fanned_out() -> None:
     assert sorted(selection_of(response).candidates) == sorted(f"answer with quality {q}" for q in QUALITIES[:5])
     assert response.choices[0].message.content == "answer with quality 8"
     assert generation_usage_of(response).requests == 5
+
+
+def test_judging_starts_while_fanned_out_candidates_are_still_generated() -> None:
+    script = make_script(ignore_n=True)
+    generations = iter(range(100))
+    answered_at: list[float] = []  # when each generation response leaves the server
+    judged_at: list[float] = []
+
+    def slow_stragglers(body: dict[str, Any]) -> Reply:
+        reply = script(body)
+        if is_judge(body):
+            judged_at.append(time.monotonic())
+        else:  # the first request and the first fan-out are quick, two more take a second
+            reply.delay_s = 0.0 if next(generations) < 2 else 1.0
+            answered_at.append(time.monotonic() + reply.delay_s)
+        return reply
+
+    with FakeOpenAIServer(slow_stragglers) as server:
+        response = completion(messages=MESSAGES, n=4, selector=EloSelector(make_judge(server)), **gen_kwargs(server))
+    assert len(answered_at) == 4 and len(judged_at) == 6
+    assert min(judged_at) < max(answered_at) - 0.5  # the two quick candidates met at once
+    assert response.choices[0].message.content == "answer with quality 8"
+    assert selection_of(response).usage.requests == 6
 
 
 def test_the_judge_sees_the_conversation_and_readable_tool_calls() -> None:
