@@ -20,9 +20,10 @@ from typing import Any
 from rrm_select.errors import InvalidArgumentError, JudgeError, MissingDependencyError, RRMError
 from rrm_select.formats import RRMFormat
 from rrm_select.judges.base import Judge, RetryPolicy
-from rrm_select.selectors.base import Selector
+from rrm_select.judges.hedging import Hedge
+from rrm_select.selectors.base import Selector, SelectorOptions
 from rrm_select.types import Selection
-from rrm_select.voting import ORDER_POLICIES
+from rrm_select.voting import EARLY_STOPS, ORDER_POLICIES
 
 EXIT_INVALID = 2
 EXIT_JUDGE = 3
@@ -80,6 +81,29 @@ def _judge_options(parser: argparse.ArgumentParser) -> None:
     method.add_argument("--votes", type=int, default=1)
     method.add_argument("--order", choices=list(ORDER_POLICIES), default="random")
     method.add_argument("--seed", type=int, default=0)
+    method.add_argument(
+        "--early-stop",
+        choices=list(EARLY_STOPS),
+        default="off",
+        help="vote in waves and stop once the majority is decided (or confident)",
+    )
+    method.add_argument("--confidence", type=float, default=0.95, help="for --early-stop confident")
+    method.add_argument(
+        "--finalists",
+        type=int,
+        default=1,
+        help="knockout down to this many (a power of two), then a round robin among them",
+    )
+    method.add_argument("--budget", type=int, help="at most this many judge calls per selection (best so far after)")
+    method.add_argument(
+        "--deadline", type=float, metavar="SECONDS", help="judging time per selection (best so far after)"
+    )
+    method.add_argument(
+        "--hedge",
+        type=float,
+        metavar="FACTOR",
+        help="resend a judge request once it runs FACTOR times the median latency; first answer wins",
+    )
 
 
 def make_judge(args: argparse.Namespace) -> Judge:
@@ -88,6 +112,8 @@ def make_judge(args: argparse.Namespace) -> Judge:
     if args.vllm:
         if args.model or args.api_base:
             raise InvalidArgumentError("give either --vllm MODEL or --model/--api-base, not both")
+        if args.hedge:
+            raise InvalidArgumentError("--hedge applies to endpoint judges (--model), not to in-process --vllm")
         from rrm_select.judges.vllm_judge import VLLMJudge
 
         engine = dict(_engine_option(option) for option in args.vllm_arg)
@@ -107,6 +133,7 @@ def make_judge(args: argparse.Namespace) -> Judge:
         max_concurrency=args.concurrency,
         verdict_regex=regex,
         retry=retry,
+        hedge=Hedge(factor=args.hedge) if args.hedge else None,
     )
 
 
@@ -124,8 +151,20 @@ def make_selector(judge: Judge, args: argparse.Namespace) -> Selector:
     from rrm_select.selectors.elo import EloSelector
     from rrm_select.selectors.knockout import KnockoutSelector
 
-    selector = KnockoutSelector if args.method == "knockout" else EloSelector
-    return selector(judge, votes=args.votes, order=args.order, seed=args.seed)
+    options = SelectorOptions(
+        votes=args.votes,
+        order=args.order,
+        early_stop=args.early_stop,
+        confidence=args.confidence,
+        budget=args.budget,
+        deadline_s=args.deadline,
+        seed=args.seed,
+    )
+    if args.method == "elo":
+        if args.finalists != 1:
+            raise InvalidArgumentError("--finalists applies to --method knockout only")
+        return EloSelector(judge, **options)
+    return KnockoutSelector(judge, finalists=args.finalists, **options)
 
 
 def run_filter(args: argparse.Namespace) -> int:
@@ -208,6 +247,10 @@ def render(result: Selection) -> str:
             lines.append(f"{rank:>4} {i:>4} {result.scores[i]:>7.1f}  {preview(i)}")
     u = result.usage
     lines += ["", f"{u.requests} requests, {u.votes} votes ({u.abstentions} abstained), {u.wall_time_s:.1f} s"]
+    if u.flip_rate is not None:
+        lines.append(f"order flips: {u.flip_rate:.1%} of {u.order_pairs} vote pairs that saw both orders")
+    if result.stopped_early:
+        lines.append(f"stopped early ({result.stopped_early}): the best so far")
     return "\n".join(lines)
 
 

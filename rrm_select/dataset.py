@@ -124,12 +124,21 @@ def emit(row: Row, result: Selection, mode: Emit, margin: float | None = None) -
     Per-run accounting (latencies, usage, whether a vote came from the cache) is left out of the
     trace, so a resumed or repeated run writes the same bytes as an uninterrupted one."""
     if mode == "best":
-        return [{"id": row.id, "query": row.query_value, "chosen": result.best, "chosen_index": result.best_index}]
+        cut_short = {"stopped_early": result.stopped_early} if result.stopped_early else {}
+        return [
+            {
+                "id": row.id,
+                "query": row.query_value,
+                "chosen": result.best,
+                "chosen_index": result.best_index,
+                **cut_short,
+            }
+        ]
     if mode == "pairs":
         return [{"id": row.id, "query": row.query_value, **pair} for pair in preference_pairs(result, margin)]
     trace = result.model_dump(mode="json", exclude={"query", "candidates", "usage"})
     for match in trace["matches"]:
-        del match["requests"], match["retries"]
+        del match["requests"], match["retries"], match["hedges"]
         for vote in match["votes"]:
             del vote["latency_s"], vote["cached"]
     return [{"id": row.id, "query": row.query_value, "candidates": row.candidates, **trace}]

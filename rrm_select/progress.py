@@ -24,10 +24,11 @@ def describe(stats: FilterStats) -> str:
     if stats.total is not None and rate > 0:
         eta = f" | ETA {_duration((stats.total - stats.done) / rate)}"
     u = stats.usage
+    flips = f", order flips {u.flip_rate:.1%} of {u.order_pairs}" if u.flip_rate is not None else ""
     return (
         f"rows {stats.done}{total} ({stats.skipped} skipped, {stats.rejected} rejected) {rate:.1f} rows/s"
         f" | judge requests {u.requests}, tokens {u.prompt_tokens + u.completion_tokens},"
-        f" failures {stats.failures}{eta}"
+        f" failures {stats.failures}{flips}{eta}"
     )
 
 

@@ -241,6 +241,28 @@ def _run_cli(args: list[str], **popen: Any) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "rrm_select", *args], env=env, stderr=subprocess.PIPE, **popen)
 
 
+def test_selection_options(tmp_path: Path, server: FakeOpenAIServer, capsys: pytest.CaptureFixture) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", make_rows(6))
+    out = tmp_path / "out.jsonl"
+    waves = ["--votes", "3", "--order", "per_match", "--early-stop", "decided"]
+    assert main(["filter", str(source), "-o", str(out), "--no-cache", *waves, *judge_args(server)]) == 0
+    # A unanimous judge: every match ends after its first wave of two votes.
+    assert [r["n"] for r in server.requests] == [2] * 18
+    assert "judge requests 18" in capsys.readouterr().err
+    both = tmp_path / "both.jsonl"
+    assert main(["filter", str(source), "-o", str(both), "--no-cache", "--order", "both", *judge_args(server)]) == 0
+    assert "order flips 0.0% of 18" in capsys.readouterr().err
+    files = [tmp_path / f"c{q}.txt" for q in (3, 9, 1, 4)]
+    for path in files:
+        path.write_text(f"answer {path.stem[1:]}")
+    select = ["select", "--query", "q", *map(str, files), *judge_args(server)]
+    assert main([*select, "--budget", "1", "--finalists", "4"]) == 0
+    shown = capsys.readouterr().out
+    assert "stopped early (budget): the best so far" in shown and "unplayed" in shown
+    assert main([*select, "--finalists", "3"]) == 2
+    assert "finalists must be a power of two" in capsys.readouterr().err
+
+
 def test_sigkill_and_resume_give_the_uninterrupted_file(tmp_path: Path) -> None:
     def slow(body: dict[str, Any]) -> Reply:
         time.sleep(0.02)
