@@ -75,20 +75,20 @@ class Tournament:
         text_a, text_b = await asyncio.gather(self.text(a), self.text(b))
         texts = {a: text_a, b: text_b}
         votes: list[Vote] = []
-        cost = Ballot(votes=[])
+        spent = Counter[str]()  # requests, retries and hedges of every wave
         asked = {False: 0, True: 0}  # votes asked per order so far: where the next wave's indices start
         cast = 0
         decided_by: Decision | None = "identical" if texts[a] == texts[b] else None
         while decided_by is None and (size := self._wave(votes, a, b, cast, len(slots[0]))):
-            requests = []
+            wave = []
             for swapped, count in count_orders(slots[cast : cast + size]).items():
                 first, second = (b, a) if swapped else (a, b)
-                requests.append(
+                wave.append(
                     VoteRequest(self.query, texts[first], texts[second], count, (first, second), asked[swapped])
                 )
                 asked[swapped] += count
             try:
-                ballots = await self._ajudge(requests)
+                ballots = await self._ajudge(wave)
             except BudgetExhaustedError:
                 self.stopped_early = self.stopped_early or "budget"
                 break
@@ -98,26 +98,14 @@ class Tournament:
             cast += size
             for ballot in ballots:
                 votes.extend(ballot.votes)
-                cost.requests += ballot.requests
-                cost.retries += ballot.retries
-                cost.hedges += ballot.hedges
+                spent.update(requests=ballot.requests, retries=ballot.retries, hedges=ballot.hedges)
         if decided_by == "identical":
             winner = a if coin else b
         elif votes:
             winner, decided_by = decide(votes, a, b, coin)
         else:
             winner, decided_by = self._unplayed_winner(a, b, coin), "unplayed"
-        match = Match(
-            a=a,
-            b=b,
-            round=round,
-            votes=tuple(votes),
-            winner=winner,
-            decided_by=decided_by,
-            requests=cost.requests,
-            retries=cost.retries,
-            hedges=cost.hedges,
-        )
+        match = Match(a=a, b=b, round=round, votes=tuple(votes), winner=winner, decided_by=decided_by, **spent)
         self.matches[key] = match
         return match
 
