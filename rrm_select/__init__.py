@@ -8,6 +8,7 @@ best = KnockoutSelector(judge, votes=3).select(query, candidates).best
 from rrm_select.cache import JudgmentCache
 from rrm_select.errors import (
     BudgetExhaustedError,
+    DeadlineExceededError,
     InvalidArgumentError,
     JudgeError,
     JudgeRejectedError,
@@ -38,6 +39,7 @@ from rrm_select.wrappers import (
 
 __all__ = [
     "BudgetExhaustedError",
+    "DeadlineExceededError",
     "EarlyStop",
     "EloSelector",
     "Hedge",

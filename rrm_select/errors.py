@@ -7,8 +7,9 @@
     └── JudgeError                              the judge could not give votes
         ├── JudgeUnavailableError               transient failures outlasted the retry policy
         │                                       (unreachable, timeouts, 429/5xx, garbage replies)
-        └── JudgeRejectedError                  a permanent refusal: auth, unknown model, bad request,
-                                                context too long; retrying cannot help
+        ├── JudgeRejectedError                  a permanent refusal: auth, unknown model, bad request,
+        │                                       context too long; retrying cannot help
+        └── DeadlineExceededError               a selection's deadline passed before any vote arrived
 
 Third-party exceptions are translated once, at the judge backend, and chained with `from`.
 """
@@ -40,6 +41,11 @@ class JudgeRejectedError(JudgeError):
     """The judge refused the request permanently (authentication, unknown model, bad request)."""
 
 
+class DeadlineExceededError(JudgeError):
+    """A selection's deadline passed before the judge gave a single vote: there is no best so far."""
+
+
 class BudgetExhaustedError(RRMError):
-    """A selection's call budget had no room for this judge call; selectors catch it and return
-    the best so far (`Selection.stopped_early == "budget"`)."""
+    """A call budget had no room for a judge call. Selectors return the best so far instead
+    (`Selection.stopped_early == "budget"`), and raise it only when the budget could not pay for
+    a single match."""

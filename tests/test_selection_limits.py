@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 from conftest import quality
 
-from rrm_select import EloSelector, InvalidArgumentError, KnockoutSelector, ScriptedJudge
+from rrm_select import (
+    BudgetExhaustedError,
+    DeadlineExceededError,
+    EloSelector,
+    InvalidArgumentError,
+    KnockoutSelector,
+    ScriptedJudge,
+)
 from rrm_select.cache import JudgmentCache
 from rrm_select.judges.base import Generation, Prompt, Sample
 from rrm_select.judges.hedging import Hedge
@@ -138,6 +145,15 @@ def test_budget_that_suffices_changes_nothing() -> None:
     full = EloSelector(ScriptedJudge.by_score(quality), seed=2).select("q", texts)
     capped = EloSelector(ScriptedJudge.by_score(quality), budget=28, seed=2).select("q", texts)
     assert capped.stopped_early is None and capped.ranking == full.ranking
+
+
+def test_nothing_judged_is_an_error_not_a_guess() -> None:
+    judge = HangsOnQualityZero(ScriptedJudge.by_score(quality).prefer)
+    with pytest.raises(DeadlineExceededError, match=r"no judge vote arrived within the selection's deadline of 0.2 s"):
+        KnockoutSelector(judge, deadline_s=0.2, seed=0).select("q", ["quality 0", "quality 1"])
+    # order="both" needs two calls for any match: a budget of one cannot pay for it.
+    with pytest.raises(BudgetExhaustedError, match="a budget of 1 judge calls cannot pay for a single match"):
+        EloSelector(ScriptedJudge.by_score(quality), order="both", budget=1).select("q", texts_of(3))
 
 
 def test_budget_counts_resamples() -> None:

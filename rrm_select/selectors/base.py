@@ -17,11 +17,11 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Awaitable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, TypedDict, TypeVar
+from typing import Any, ClassVar, Literal, NoReturn, TypedDict, TypeVar
 
 import numpy as np
 
-from rrm_select.errors import BudgetExhaustedError, InvalidArgumentError
+from rrm_select.errors import BudgetExhaustedError, DeadlineExceededError, InvalidArgumentError
 from rrm_select.judges.base import Ballot, CallBudget, Judge, VoteRequest
 from rrm_select.types import Decision, Match, Selection, StopReason, Usage, Vote
 from rrm_select.voting import (
@@ -303,9 +303,20 @@ class Selector(ABC):
         deadline = None if deadline_s is None else asyncio.get_running_loop().time() + deadline_s
         t = Tournament(query, texts, seed, self.judge, self.rules, CallBudget(self.rules["budget"]), deadline, arrivals)
         ranking, scores = await self._tournament(t) if len(texts) > 1 else ([0], [0.0])
+        if t.stopped_early and not any(m.votes for m in t.matches.values()):
+            _raise_nothing_judged(t)
         if arrivals is not None:  # every text has arrived by now (each one played a match)
             candidates = [await arrival for arrival in arrivals]
         return _result(self.method, t, candidates, text_of, ranking, scores, time.monotonic() - started)
+
+
+def _raise_nothing_judged(t: Tournament) -> NoReturn:
+    """A selection cut short before any vote has no best so far: say why instead of guessing."""
+    if t.stopped_early == "deadline":
+        raise DeadlineExceededError(
+            f"no judge vote arrived within the selection's deadline of {t.rules['deadline_s']} s (judge {t.judge.name})"
+        )
+    raise BudgetExhaustedError(f"a budget of {t.rules['budget']} judge calls cannot pay for a single match")
 
 
 def _check_seed(seed: object) -> None:
