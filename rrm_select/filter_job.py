@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rrm_select.dataset import BadRow, Emit, Fields, JsonlSink, Row, check_row, emit, row_id
-from rrm_select.errors import JudgeRejectedError
+from rrm_select.errors import BudgetExhaustedError, JudgeRejectedError
 from rrm_select.selectors.base import Selector, derive_seed
 from rrm_select.types import Selection, Usage
 
@@ -94,6 +94,8 @@ class FilterJob:
                 result = await item
             except JudgeRejectedError as refused:  # this row only (e.g. too long for the judge)
                 self._reject(row_id, f"judge refused: {refused}")
+            except BudgetExhaustedError as unpaid:  # this row only: its matches cost more than the budget
+                self._reject(row_id, str(unpaid))
             else:
                 assert row is not None
                 self.output.write(emit(row, result, self.mode, self.margin))

@@ -261,6 +261,12 @@ def test_selection_options(tmp_path: Path, server: FakeOpenAIServer, capsys: pyt
     assert "stopped early (budget): the best so far" in shown and "unplayed" in shown
     assert main([*select, "--finalists", "3"]) == 2
     assert "finalists must be a power of two" in capsys.readouterr().err
+    # order "both" needs two calls a match: rows a budget of one cannot judge are rejected.
+    tight = tmp_path / "tight.jsonl"
+    assert main(["filter", str(source), "-o", str(tight), "--order", "both", "--budget", "1", *judge_args(server)]) == 0
+    assert not read_jsonl(tight)
+    reasons = {r["reason"] for r in read_jsonl(tmp_path / "tight.jsonl.rejects.jsonl")}
+    assert reasons == {"a budget of 1 judge calls cannot pay for a single match"}
 
 
 def test_sigkill_and_resume_give_the_uninterrupted_file(tmp_path: Path) -> None:
