@@ -4,15 +4,18 @@ It answers `POST /v1/chat/completions` like vLLM would, from a `script` callable
 parsed request body and returns a `Reply`: either choices (content, optional separate reasoning,
 finish reason) or a fault (an HTTP status with headers, a dropped connection, a garbage body,
 a delay longer than the client's timeout). Every request body is kept in `requests` so tests can
-check what really went over the wire.
+check what really went over the wire. `FaultInjector` is a script that injects faults of every
+kind at random into a share of the requests and counts them, for the fault-injection suite.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import re
 import threading
 import time
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,6 +38,7 @@ class Reply:
     error: str = ""
     drop: bool = False  # close the socket without answering
     garbage: bool = False  # a 200 whose body is not JSON
+    body: bytes | None = None  # a 200 with exactly this body (e.g. JSON cut off mid-way)
     delay_s: float = 0.0
 
 
@@ -100,6 +104,8 @@ class FakeOpenAIServer:
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 try:
                     self._answer(body, server.script(body))
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up first (its timeout, a cancellation): nobody to answer
                 finally:
                     with server._lock:
                         server.in_flight -= 1
@@ -111,8 +117,8 @@ class FakeOpenAIServer:
                     self.close_connection = True
                     self.connection.close()
                     return
-                if reply.garbage:
-                    self._send_raw(200, b"<html>not json", {})
+                if reply.garbage or reply.body is not None:
+                    self._send_raw(200, b"<html>not json" if reply.body is None else reply.body, {})
                     return
                 if reply.status != 200:
                     payload = {"error": {"message": reply.error or "fault", "code": reply.status}}
@@ -159,3 +165,96 @@ def _completion(body: dict[str, Any], choices: list[Choice]) -> dict[str, Any]:
             "total_tokens": prompt_tokens + completion_tokens,
         },
     }
+
+
+TRANSPORT_FAULTS = ("500", "429", "drop", "slow", "malformed")
+"""Faults the client must retry (each one is one `Usage.retries`)."""
+CONTENT_FAULTS = ("cut_off", "no_verdict")
+"""Well-formed replies without a verdict: the client must resample (each sample one `Usage.resamples`)."""
+DECOY_FAULTS = ("decoy", "decoy_reasoning")
+"""Correct verdicts behind a wrong, verdict-shaped decoy in the reasoning: must change nothing."""
+FAULTS = TRANSPORT_FAULTS + CONTENT_FAULTS + DECOY_FAULTS
+
+_QUERY = re.compile(r"## Query\n\n(?P<q>.*?)\n\n## Assistant responses", re.DOTALL)
+
+
+def prompt_query(body: dict[str, Any]) -> str:
+    """The query of an RRM prompt (for scripts that count per selection)."""
+    match = _QUERY.search(body["messages"][-1]["content"])
+    assert match, "not an RRM prompt"
+    return match["q"]
+
+
+class FaultInjector:
+    """A script that judges with `verdict(body)` (1 or 2) and answers a share `rate` of requests
+    with a fault drawn from `kinds`, seeded by `seed`; `injected[query][kind]` counts them.
+
+    Transport faults are counted per request, content and decoy faults per sample (a request
+    asking for n samples gets n faulty ones). One prompt is faulted at most `max_per_prompt`
+    times, so a judge allowed that many retries and resamples always gets its verdict, and a
+    deterministic `verdict` makes the winners comparable with a fault-free run. A "slow" reply
+    comes `slow_s` seconds late: set the client's timeout below that.
+    """
+
+    def __init__(
+        self,
+        verdict: Callable[[dict[str, Any]], int],
+        *,
+        rate: float = 0.2,
+        kinds: tuple[str, ...] = FAULTS,
+        seed: int = 0,
+        max_per_prompt: int = 2,
+        slow_s: float = 1.0,
+    ) -> None:
+        self.verdict = verdict
+        self.rate = rate
+        self.kinds = kinds
+        self.max_per_prompt = max_per_prompt
+        self.slow_s = slow_s
+        self.injected: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self.requests: Counter[str] = Counter()
+        """Requests received per query (faulty or not)."""
+        self._faulted: Counter[str] = Counter()
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+
+    def total(self, kinds: tuple[str, ...] = FAULTS) -> int:
+        return sum(counts[k] for counts in self.injected.values() for k in kinds)
+
+    def __call__(self, body: dict[str, Any]) -> Reply:
+        n = body.get("n", 1)
+        right = self.verdict(body)
+        query = prompt_query(body)
+        prompt = json.dumps(body["messages"])
+        with self._lock:
+            self.requests[query] += 1
+            kind = None
+            if self._faulted[prompt] < self.max_per_prompt and self._rng.random() < self.rate:
+                kind = self._rng.choice(self.kinds)
+                self._faulted[prompt] += 1
+                self.injected[query][kind] += 1 if kind in TRANSPORT_FAULTS else n
+        return fault_reply(kind, body, right, self.slow_s)
+
+
+def fault_reply(kind: str | None, body: dict[str, Any], right: int, slow_s: float = 1.0) -> Reply:
+    """The reply of one fault kind (None: a well-formed verdict `right`) to a request `body`."""
+    n = body.get("n", 1)
+    wrong = 3 - right
+    good = [rrm_choice(right) for _ in range(n)]
+    decoy = f"Option \\boxed{{Assistant {wrong}}} looks tempting.\n</think>\n\n\\boxed{{Assistant {right}}}"
+    replies = {
+        None: Reply(choices=good),
+        "500": Reply(status=500, error="internal error"),
+        "429": Reply(status=429, headers={"Retry-After": "0"}, error="rate limited"),
+        "drop": Reply(drop=True),
+        "slow": Reply(choices=good, delay_s=slow_s),
+        "malformed": Reply(body=json.dumps(_completion(body, good)).encode()[:40]),
+        # cut off at the token limit: no </think>, and a box in the unfinished reasoning
+        "cut_off": Reply(choices=[Choice(f"Hmm, \\boxed{{Assistant {wrong}}}, or", finish_reason="length")] * n),
+        "no_verdict": Reply(choices=[Choice("Thinking.\n</think>\n\nBoth have merit.")] * n),
+        "decoy": Reply(choices=[Choice(decoy)] * n),
+        "decoy_reasoning": Reply(
+            choices=[Choice(f"\\boxed{{Assistant {right}}}", reasoning=f"\\boxed{{Assistant {wrong}}}</think>")] * n
+        ),
+    }
+    return replies[kind]

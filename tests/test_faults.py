@@ -1,0 +1,126 @@
+"""Fault injection over real HTTP: every kind of judge failure, alone and mixed at 20%, the judge
+down for good, and the selection's budget and deadline holding while faults happen."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+from conftest import quality
+from fake_openai import (
+    CONTENT_FAULTS,
+    DECOY_FAULTS,
+    FAULTS,
+    TRANSPORT_FAULTS,
+    FakeOpenAIServer,
+    FaultInjector,
+    Reply,
+    split_prompt,
+)
+
+from rrm_select import JudgeUnavailableError, KnockoutSelector, LiteLLMJudge, RetryPolicy, ScriptedJudge
+from rrm_select.types import Selection
+
+# Tiny backoff keeps the suite fast; attempts and resamples leave room for FaultInjector's
+# at-most-2 faults per prompt, so every selection must get through.
+POLICY = RetryPolicy(max_attempts=4, initial_backoff_s=0.001, max_backoff_s=0.01, resamples=2)
+TIMEOUT_S = 2.0  # a "slow" reply comes later than this; a healthy one is far faster, even on a busy CPU
+SLOW_S = TIMEOUT_S + 0.5
+
+
+def by_quality(body: dict[str, Any]) -> int:
+    first, second = split_prompt(body)
+    return 1 if quality(first) > quality(second) else 2
+
+
+def fault_judge(server: FakeOpenAIServer, **options: Any) -> LiteLLMJudge:
+    options = {"retry": POLICY, "timeout": TIMEOUT_S, "max_concurrency": 64, **options}
+    return LiteLLMJudge("hosted_vllm/judge", api_base=server.api_base, api_key="sk-test", **options)
+
+
+def workload(rows: int, n: int = 4) -> tuple[list[str], list[list[str]]]:
+    """Queries and candidates with distinct qualities (a deterministic judge has one right answer)."""
+    queries = [f"question {row}" for row in range(rows)]
+    candidates = [[f"answer {i} to {row}, quality {(row * 7 + i * 3) % 11 + i / 10}" for i in range(n)] for row in range(rows)]
+    return queries, candidates
+
+
+def assert_trace_counts_every_fault(results: list[Selection], injector: FaultInjector) -> None:
+    """Per selection, the trace's retries and resamples are the faults the server injected into
+    that selection's requests, and its requests are what the server received."""
+    for result in results:
+        injected = injector.injected[result.query]
+        assert result.usage.retries == sum(injected[k] for k in TRANSPORT_FAULTS), result.query
+        assert result.usage.resamples == sum(injected[k] for k in CONTENT_FAULTS), result.query
+        assert result.usage.requests == injector.requests[result.query], result.query
+        assert result.usage.abstentions == 0
+
+
+@pytest.mark.parametrize("kind", FAULTS)
+def test_each_fault_kind_alone_is_survived_and_counted(kind: str) -> None:
+    # Every request faults once (at most): the trace must show each one, and the winner must hold.
+    injector = FaultInjector(by_quality, rate=1.0, kinds=(kind,), max_per_prompt=1, slow_s=0.6)
+    queries, candidates = workload(2)
+    with FakeOpenAIServer(injector) as server:
+        results = KnockoutSelector(fault_judge(server, timeout=0.3), seed=0).select_many(queries, candidates)
+    assert [r.best_index for r in results] == [max(range(4), key=lambda i: quality(c[i])) for c in candidates]
+    assert injector.total((kind,)) == 2 * 3  # 3 matches per selection, one fault each
+    assert_trace_counts_every_fault(results, injector)
+    if kind in DECOY_FAULTS:  # the decoy was there, yet the verdict came from the judge's answer
+        assert all(v.verdict is not None and "Assistant" in (v.reasoning or v.answer) for r in results for v in r.votes)
+
+
+def test_a_thousand_selections_at_20_percent_faults_match_a_fault_free_run() -> None:
+    queries, candidates = workload(1000)
+    injector = FaultInjector(by_quality, rate=0.2, seed=7, slow_s=SLOW_S)
+    with FakeOpenAIServer(injector) as server:
+        results = KnockoutSelector(fault_judge(server), seed=3).select_many(queries, candidates)
+    # The same selections, same seed, with an in-process judge that never fails.
+    clean = KnockoutSelector(ScriptedJudge.by_score(quality), seed=3).select_many(queries, candidates)
+    assert [r.best_index for r in results] == [r.best_index for r in clean]
+    assert [r.ranking for r in results] == [r.ranking for r in clean]
+    assert [[(m.a, m.b, m.winner) for m in r.matches] for r in results] == [
+        [(m.a, m.b, m.winner) for m in r.matches] for r in clean
+    ]
+    assert_trace_counts_every_fault(results, injector)
+    received = sum(injector.requests.values())
+    assert received == len(server.requests) == sum(r.usage.requests for r in results)
+    # Every kind was exercised, and the faulty share is near the asked 20% (capped per prompt).
+    assert all(sum(c[k] for c in injector.injected.values()) > 0 for k in FAULTS)
+    faulty_requests = sum(sum(c.values()) for c in injector.injected.values())  # k=1: one sample per request
+    assert 0.15 < faulty_requests / received < 0.25
+    print(f"\n{received} requests, {faulty_requests} faulty: {dict(sum(injector.injected.values(), Counter()))}")
+
+
+@pytest.mark.parametrize(
+    "down",
+    [Reply(status=503), Reply(drop=True), Reply(delay_s=30)],
+    ids=["503", "dropped", "hung"],
+)
+def test_a_judge_down_for_good_fails_with_one_clear_error_in_time(down: Reply) -> None:
+    # 8 candidates: four first-round matches fail at once; the caller sees one error, in time.
+    policy = RetryPolicy(max_attempts=3, initial_backoff_s=0.001, max_backoff_s=0.01)
+    outcome: list[BaseException | Selection] = []
+    with FakeOpenAIServer(lambda body: down) as server:
+        judge = fault_judge(server, retry=policy, timeout=0.5)
+
+        def run() -> None:
+            try:
+                outcome.append(KnockoutSelector(judge, seed=0).select("q", [f"c{i} {i}" for i in range(8)]))
+            except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+                outcome.append(exc)
+
+        started = time.monotonic()
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        # The configured time: 3 attempts of at most 0.5 s plus backoff; generous slack for a busy CPU.
+        worker.join(timeout=30)
+        elapsed = time.monotonic() - started
+    assert not worker.is_alive(), "the selection hung on a dead judge"
+    assert len(outcome) == 1 and isinstance(outcome[0], JudgeUnavailableError), outcome
+    message = str(outcome[0])
+    assert "hosted_vllm/judge" in message and server.api_base in message and "failed 3 attempt(s)" in message
+    assert elapsed < 30
