@@ -1,0 +1,75 @@
+"""An independent Monte-Carlo model of the tournaments, for the accuracy the suite should measure.
+
+Plain numpy, written from the tournaments' definitions (rrm-protocol.md, the selectors'
+docstrings), not from rrm_select's code. The judge is Bernoulli(p): each vote prefers the better
+of its two candidates with probability p, independently of everything else; a match goes to the
+majority of its k votes, a coin deciding a tie. Only which candidate is better matters, so a
+candidate's quality is its rank (n - 1 is the best). Every function simulates `trials`
+selections at once and returns the share that picked the best.
+
+- Knockout: a random bracket over 2**ceil(log2 n) slots, the 2**rounds - n byes in distinct
+  first-round pairs; winners advance until `finalists` are left.
+- Round robin (ELO, and the finalists' stage): every pair plays; the candidate with the most
+  votes won is chosen (a random one among equals). In a round robin where every pair gets the
+  same number of votes, the Bradley-Terry ratings rank candidates exactly as their totals of
+  votes won do, so this is the ELO selector's choice without fitting ratings.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+EMPTY = -1  # a bye's missing opponent
+
+
+def knockout_accuracy(n: int, p: float, k: int, trials: int, rng: np.random.Generator, finalists: int = 1) -> float:
+    """Knockout down to `finalists` (1: the champion), then a round robin among them."""
+    if finalists >= n:
+        return round_robin_accuracy(n, p, k, trials, rng)
+    slots = _bracket(n, trials, rng)
+    while slots.shape[1] > finalists:
+        first, second = slots[:, 0::2], slots[:, 1::2]
+        first_wins = (second == EMPTY) | (_votes_for_first(first, second, p, k, rng) * 2 + _coin(first, rng) > k)
+        slots = np.where(first_wins, first, second)
+    return float(np.mean(_round_robin_winner(slots, p, k, rng) == n - 1))
+
+
+def round_robin_accuracy(n: int, p: float, k: int, trials: int, rng: np.random.Generator) -> float:
+    players = rng.permuted(np.tile(np.arange(n), (trials, 1)), axis=1)
+    return float(np.mean(_round_robin_winner(players, p, k, rng) == n - 1))
+
+
+def _bracket(n: int, trials: int, rng: np.random.Generator) -> np.ndarray:
+    """First-round slots (trials x 2**rounds): shuffled candidates, EMPTY opposite each bye."""
+    size = 2 ** math.ceil(math.log2(n))
+    pairs = size // 2
+    byes = np.argsort(rng.random((trials, pairs)), axis=1) < size - n  # size - n random pairs per trial
+    occupied = np.stack([np.ones_like(byes), ~byes], axis=2).reshape(trials, size)
+    slots = np.full((trials, size), EMPTY)
+    slots[occupied] = rng.permuted(np.tile(np.arange(n), (trials, 1)), axis=1).ravel()
+    return slots
+
+
+def _votes_for_first(first: np.ndarray, second: np.ndarray, p: float, k: int, rng: np.random.Generator) -> np.ndarray:
+    right = rng.binomial(k, p, size=first.shape)  # votes that went to the better candidate
+    return np.where(first > second, right, k - right)
+
+
+def _coin(shape_of: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A tie-break coin, added to twice the votes: it only matters when they are exactly k."""
+    return rng.integers(0, 2, size=shape_of.shape)
+
+
+def _round_robin_winner(players: np.ndarray, p: float, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Per trial, the player (a rank) with the most votes won over all pairs of `players`."""
+    won = np.zeros(players.shape)
+    for i, j in itertools.combinations(range(players.shape[1]), 2):
+        votes = _votes_for_first(players[:, i], players[:, j], p, k, rng)
+        won[:, i] += votes
+        won[:, j] += k - votes
+    # Vote totals are whole numbers, so a uniform draw in [0, 1) only reorders equal totals.
+    best = np.argmax(won + rng.random(won.shape), axis=1)
+    return players[np.arange(len(players)), best]
