@@ -25,6 +25,7 @@ from rrm_select.judges.vllm_judge import VLLMJudge
 from rrm_select.selectors.base import Selector
 from rrm_select.selectors.elo import EloSelector
 from rrm_select.selectors.knockout import KnockoutSelector
+from rrm_select.selectors.swiss import SwissSelector
 from rrm_select.types import Match, Selection, Usage, Vote
 from rrm_select.voting import EarlyStop, OrderPolicy
 from rrm_select.wrappers import (
@@ -62,6 +63,7 @@ __all__ = [
     "ScriptedJudge",
     "Selection",
     "Selector",
+    "SwissSelector",
     "Usage",
     "VLLMJudge",
     "Vote",

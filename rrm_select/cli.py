@@ -15,14 +15,14 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from rrm_select.errors import InvalidArgumentError, JudgeError, MissingDependencyError, RRMError
 from rrm_select.formats import RRMFormat
 from rrm_select.judges.base import Judge, RetryPolicy
 from rrm_select.judges.hedging import Hedge
 from rrm_select.selectors.base import Selector, SelectorOptions
-from rrm_select.types import Selection
+from rrm_select.types import Method, Selection
 from rrm_select.voting import EARLY_STOPS, ORDER_POLICIES
 
 EXIT_INVALID = 2
@@ -77,7 +77,7 @@ def _judge_options(parser: argparse.ArgumentParser) -> None:
     judge.add_argument("--force-verdict", type=int, metavar="CHARS", help="structured outputs: at most CHARS of "
                        "reasoning, then a forced verdict (for weak judges)")  # fmt: skip
     method = parser.add_argument_group("selection")
-    method.add_argument("--method", choices=["knockout", "elo"], default="knockout")
+    method.add_argument("--method", choices=list(get_args(Method)), default="knockout")
     method.add_argument("--votes", type=int, default=1)
     method.add_argument("--order", choices=list(ORDER_POLICIES), default="random")
     method.add_argument("--seed", type=int, default=0)
@@ -150,6 +150,7 @@ def _engine_option(option: str) -> tuple[str, Any]:
 def make_selector(judge: Judge, args: argparse.Namespace) -> Selector:
     from rrm_select.selectors.elo import EloSelector
     from rrm_select.selectors.knockout import KnockoutSelector
+    from rrm_select.selectors.swiss import SwissSelector
 
     options = SelectorOptions(
         votes=args.votes,
@@ -160,11 +161,11 @@ def make_selector(judge: Judge, args: argparse.Namespace) -> Selector:
         deadline_s=args.deadline,
         seed=args.seed,
     )
-    if args.method == "elo":
-        if args.finalists != 1:
-            raise InvalidArgumentError("--finalists applies to --method knockout only")
-        return EloSelector(judge, **options)
-    return KnockoutSelector(judge, finalists=args.finalists, **options)
+    if args.method == "knockout":
+        return KnockoutSelector(judge, finalists=args.finalists, **options)
+    if args.finalists != 1:
+        raise InvalidArgumentError("--finalists applies to --method knockout only")
+    return (EloSelector if args.method == "elo" else SwissSelector)(judge, **options)
 
 
 def run_filter(args: argparse.Namespace) -> int:

@@ -17,6 +17,9 @@ deadline ran out before any vote, for the entrant with more match wins (a seeded
 
 StopReason = Literal["budget", "deadline"]
 
+Method = Literal["knockout", "elo", "swiss"]
+"""The tournament a selection played (see the selectors of the same names)."""
+
 
 class _Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -134,12 +137,13 @@ class Selection(_Record):
 
     query: str
     candidates: tuple[str, ...]
-    method: Literal["knockout", "elo"]
+    method: Method
     best_index: int
     ranking: tuple[int, ...]
     """Every candidate index, best first. Duplicates of a text sit next to each other."""
     scores: tuple[float, ...]
-    """Per candidate index: knockout = matches won; elo = rating on the Elo scale (1500 = average)."""
+    """Per candidate index: knockout = last round reached; elo and swiss = rating on the Elo
+    scale (1500 = average)."""
     matches: tuple[Match, ...]
     usage: Usage
     seed: int

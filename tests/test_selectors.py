@@ -17,13 +17,15 @@ from rrm_select import (
     KnockoutSelector,
     ScriptedJudge,
     Selection,
+    SwissSelector,
 )
 from rrm_select.judges.base import Generation, Judge, Prompt
 from rrm_select.ratings import bradley_terry
 from rrm_select.selectors.knockout import build_bracket
+from rrm_select.selectors.swiss import swiss_pairs
 
 POLICIES = ["random", "per_match", "alternate", "both"]
-SELECTORS = [KnockoutSelector, EloSelector]
+SELECTORS = [KnockoutSelector, EloSelector, SwissSelector]
 
 
 def candidates(n: int, seed: int) -> list[str]:
@@ -118,6 +120,32 @@ def test_duplicates_are_judged_once() -> None:
     assert result.best_index == 1 and result.ranking == (1, 3, 4, 0, 2)
     assert result.scores[3] == result.scores[1] and result.scores[2] == result.scores[0]
     assert {result.matches[0].a, result.matches[0].b} == {0, 1}
+
+
+def test_swiss_pairs_equal_records_without_rematches() -> None:
+    points = [2.0, 0.0, 2.0, 1.0, 1.0, 0.0, 1.0]
+    sat_out = [0, 0, 0, 0, 0, 1, 0]
+    pairs = swiss_pairs(points, set(), sat_out, np.random.default_rng(0))
+    playing = [c for pair in pairs for c in pair]
+    assert len(pairs) == 3 and sorted(playing + [1]) == list(range(7))  # 5 sat out before, so 1 rests
+    assert sat_out[1] == 1
+    assert frozenset((0, 2)) in {frozenset(p) for p in pairs}  # the two leaders meet
+    again = swiss_pairs(points, {frozenset((0, 2))}, [0] * 7, np.random.default_rng(0))
+    assert frozenset((0, 2)) not in {frozenset(p) for p in again}
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 8, 13, 16])
+def test_swiss_plays_rounds_of_disjoint_pairs(n: int) -> None:
+    texts = candidates(n, n)
+    result = SwissSelector(ScriptedJudge.by_score(quality), seed=0).select("q", texts)
+    rounds = min(math.ceil(math.log2(n)) + 1, n - 1)
+    assert len(result.matches) == rounds * (n // 2)
+    for r in range(1, rounds + 1):
+        players = [c for m in result.matches if m.round == r for c in (m.a, m.b)]
+        assert len(players) == len(set(players)) == 2 * (n // 2)
+    pairs = [frozenset((m.a, m.b)) for m in result.matches]
+    assert len(pairs) == len(set(pairs))  # no rematch while a new opponent was available
+    assert result.method == "swiss" and result.best_index == true_best(texts)
 
 
 @pytest.mark.parametrize("selector", SELECTORS)

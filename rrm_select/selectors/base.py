@@ -17,13 +17,13 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Awaitable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, NoReturn, TypedDict, TypeVar
+from typing import Any, ClassVar, NoReturn, TypedDict, TypeVar
 
 import numpy as np
 
 from rrm_select.errors import BudgetExhaustedError, DeadlineExceededError, InvalidArgumentError
 from rrm_select.judges.base import Ballot, CallBudget, Judge, VoteRequest
-from rrm_select.types import Decision, Match, Selection, StopReason, Usage, Vote
+from rrm_select.types import Decision, Match, Method, Selection, StopReason, Usage, Vote
 from rrm_select.voting import (
     EarlyStop,
     OrderPolicy,
@@ -171,7 +171,7 @@ class Selector(ABC):
             (recorded in `Selection.seed`, so any result can be replayed).
     """
 
-    method: ClassVar[Literal["knockout", "elo"]]
+    method: ClassVar[Method]
 
     def __init__(
         self,
@@ -355,7 +355,7 @@ def derive_seed(seed: int, key: int | str) -> int:
 
 
 def _result(
-    method: Literal["knockout", "elo"],
+    method: Method,
     t: Tournament,
     candidates: list[str],
     text_of: list[int],
