@@ -259,6 +259,8 @@ def test_selection_options(tmp_path: Path, server: FakeOpenAIServer, capsys: pyt
     assert main([*select, "--budget", "1", "--finalists", "4"]) == 0
     shown = capsys.readouterr().out
     assert "stopped early (budget): the best so far" in shown and "unplayed" in shown
+    assert main([*select, "--method", "swiss", "--seed", "1"]) == 0
+    assert capsys.readouterr().out.startswith("best: [1] answer 9\n\nrank cand  rating")
     assert main([*select, "--finalists", "3"]) == 2
     assert "finalists must be a power of two" in capsys.readouterr().err
     # order "both" needs two calls a match: rows a budget of one cannot judge are rejected.
