@@ -115,7 +115,18 @@ def check_row(raw: dict[str, Any], position: int, fields: Fields) -> Row:
     if not isinstance(candidates, list) or not candidates:
         raise BadRow(f"field {fields.candidates!r} must be a non-empty list of candidates")
     texts = [candidate_text(c, i) for i, c in enumerate(candidates)]
+    for what, text in [("query", query), *((f"candidate {i}", t) for i, t in enumerate(texts))]:
+        if not _is_unicode(text):  # JSON allows "\ud800"; it cannot be sent, cached or written back
+            raise BadRow(f"{what} is not valid Unicode (it holds a lone surrogate)")
     return Row(row_id(raw, position, fields), raw[fields.query], query, texts)
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def emit(row: Row, result: Selection, mode: Emit, margin: float | None = None) -> list[dict[str, Any]]:

@@ -44,7 +44,9 @@ def fault_judge(server: FakeOpenAIServer, **options: Any) -> LiteLLMJudge:
 def workload(rows: int, n: int = 4) -> tuple[list[str], list[list[str]]]:
     """Queries and candidates with distinct qualities (a deterministic judge has one right answer)."""
     queries = [f"question {row}" for row in range(rows)]
-    candidates = [[f"answer {i} to {row}, quality {(row * 7 + i * 3) % 11 + i / 10}" for i in range(n)] for row in range(rows)]
+    candidates = [
+        [f"answer {i} to {row}, quality {(row * 7 + i * 3) % 11 + i / 10}" for i in range(n)] for row in range(rows)
+    ]
     return queries, candidates
 
 

@@ -29,7 +29,9 @@ def limited_judge(server: FakeOpenAIServer) -> LiteLLMJudge:
 
 
 def rows(count: int, n: int) -> tuple[list[str], list[list[str]]]:
-    return [f"question {r}" for r in range(count)], [[f"r{r} c{i}, quality {(r + 3 * i) % n}" for i in range(n)] for r in range(count)]
+    return [f"question {r}" for r in range(count)], [
+        [f"r{r} c{i}, quality {(r + 3 * i) % n}" for i in range(n)] for r in range(count)
+    ]
 
 
 def test_200_selections_never_exceed_the_limit_and_all_finish_right() -> None:
