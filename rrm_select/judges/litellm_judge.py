@@ -156,8 +156,17 @@ class LiteLLMJudge(Judge):
                         )
                         latency = time.monotonic() - started
         except Exception as exc:
-            raise self._translate(litellm, exc, attempts) from exc
-        return Generation(_samples(response, latency), requests=attempts, retries=attempts - 1)
+            error = self._translate(litellm, exc, attempts)
+            if error is exc or not _quotes_any(exc, self._secrets()):
+                raise error from exc
+        else:
+            return Generation(_samples(response, latency), requests=attempts, retries=attempts - 1)
+        # The server quoted a key back in its error: the translated message masks it, and the
+        # original, which holds it (as do its own causes), is left out of the chain.
+        raise error from None
+
+    def _secrets(self) -> list[str]:
+        return [s for s in (self._api_key,) if s]
 
     def _backoff(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -201,6 +210,18 @@ def _retry_after_s(exc: BaseException | None) -> float | None:
         return max(0.0, float(value)) if value is not None else None
     except ValueError:  # an HTTP date: rare for model servers; fall back to our own backoff
         return None
+
+
+def _quotes_any(exc: BaseException, secrets: list[str]) -> bool:
+    """Whether an exception, or anything chained to it, mentions one of `secrets`."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if any(secret in f"{current} {current!r}" for secret in secrets):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _describe(exc: BaseException) -> str:
