@@ -3,11 +3,16 @@
     python benchmarks/sim_judge.py --port 8000 --latency lognormal --median 2 --sigma 1 --accuracy 0.8
 
 `POST /v1/chat/completions` reads the two candidates out of the RRM prompt, each carrying a
-hidden quality score in its text (``"candidate 7 (quality 0.41)"``), and answers `n` samples in
+hidden quality score in its text (``"Candidate 7 (quality 0.41)."``), and answers `n` samples in
 the RRM shape (``reasoning</think>`` then ``\\boxed{Assistant K}``), each preferring the better
-candidate with probability `accuracy` (seeded). Each request waits for a latency drawn from the
-profile (one draw per request: the `n` samples of a request are generated together), after
-taking one of `capacity` serving slots; requests beyond capacity queue.
+candidate with probability `accuracy`. Each request waits for a latency drawn from the profile
+(one draw per request: the `n` samples of a request are generated together), after taking one
+of `capacity` serving slots; requests beyond capacity queue.
+
+Latency and verdicts are drawn from a generator seeded by (seed, prompt, how many times this
+prompt was seen), not by arrival order: two runs that send the same prompts meet the same
+latencies (a paired comparison, e.g. with and without hedging), while a repeated prompt (a
+hedge, a retry) gets a fresh draw.
 
 `GET /stats` returns what the server saw (requests, votes, peak concurrency); `POST /reset` with
 a `Profile` as JSON sets a new profile and zeroes the counters, so one server process serves a
@@ -24,6 +29,8 @@ import re
 import subprocess
 import sys
 import urllib.request
+import zlib
+from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, Self
 
@@ -39,9 +46,9 @@ def candidate_text(index: int, quality: float) -> str:
     return f"Candidate {index} (quality {quality:.6f})."
 
 
-def split_prompt(body: dict[str, Any]) -> tuple[str, str]:
-    """The two candidate texts as the RRM prompt shows them."""
-    match = _ANSWERS.search(body["messages"][-1]["content"])
+def split_prompt(prompt: str) -> tuple[str, str]:
+    """The two candidate texts as the RRM prompt (the user turn) shows them."""
+    match = _ANSWERS.search(prompt)
     if match is None:
         raise ValueError("not an RRM prompt")
     return match["a"], match["b"]
@@ -77,19 +84,21 @@ class _State:
 
     def reset(self, profile: Profile) -> None:
         self.profile = profile
-        self.rng = np.random.default_rng(profile.seed)
+        self.seen: Counter[int] = Counter()
         self.slots = asyncio.Semaphore(profile.capacity) if profile.capacity else None
         # open = received and not answered yet (queued or in service)
         self.counts = dict.fromkeys(["requests", "votes", "in_service", "peak_in_service", "open", "peak_open"], 0)
 
-    def latency(self) -> float:
+    def draw(self, prompt: str, n: int) -> tuple[float, list[int]]:
+        """A latency and `n` verdicts for this prompt (see the module docstring)."""
+        key = zlib.crc32(prompt.encode())
+        rng = np.random.default_rng([self.profile.seed, key, self.seen[key]])
+        self.seen[key] += 1
         p = self.profile
-        return p.median_s if p.latency == "fixed" else p.median_s * float(np.exp(p.sigma * self.rng.standard_normal()))
-
-    def verdicts(self, first: str, second: str, n: int) -> list[int]:
+        latency = p.median_s if p.latency == "fixed" else p.median_s * float(np.exp(p.sigma * rng.standard_normal()))
+        first, second = split_prompt(prompt)
         better = 1 if quality_of(first) > quality_of(second) else 2
-        right = self.rng.random(n) < self.profile.accuracy
-        return [better if ok else 3 - better for ok in right]
+        return latency, [better if right else 3 - better for right in rng.random(n) < p.accuracy]
 
     def bump(self, key: str, by: int = 1) -> None:
         self.counts[key] += by
@@ -107,8 +116,7 @@ def make_app(profile: Profile) -> web.Application:
         n = int(body.get("n") or 1)
         state.bump("requests")
         state.bump("votes", n)
-        verdicts = state.verdicts(*split_prompt(body), n)
-        delay = state.latency()
+        delay, verdicts = state.draw(body["messages"][-1]["content"], n)
         state.bump("open")
         try:
             if state.slots is None:
