@@ -2,7 +2,9 @@
 
 litellm is imported on first use, not with rrm_select (it takes seconds to import). The k votes
 of one ordering go out as one request with `n=k`; requests run concurrently up to
-`max_concurrency`, a limit shared by every selection using this judge object.
+`max_concurrency`, a limit shared by every selection using this judge object. Given several
+servers (a list of API bases, or a litellm `Router`), the judge spreads requests over them with a
+limit per server and leaves failing ones out (see `rrm_select.judges.fleet`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import asyncio
 import os
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
@@ -22,8 +25,10 @@ from rrm_select.errors import (
     JudgeUnavailableError,
     MissingDependencyError,
 )
+from rrm_select.fail_fast import gather_fail_fast
 from rrm_select.formats import JudgeFormat
 from rrm_select.judges.base import Generation, Judge, Prompt, RetryPolicy, Sample, split_evenly
+from rrm_select.judges.fleet import Fleet
 from rrm_select.judges.hedging import Hedge
 from rrm_select.judges.limit import ConcurrencyLimit
 
@@ -44,12 +49,19 @@ class LiteLLMJudge(Judge):
     """An RRM served behind an OpenAI-compatible API (vLLM, llama.cpp, hosted providers).
 
     Args:
-        model: a litellm model name, e.g. ``"hosted_vllm/Reward-Reasoning/RRM-7B"``.
-        api_base: the endpoint, e.g. ``"http://127.0.0.1:8000/v1"``.
-        api_key: sent to the server, never recorded in traces or errors.
+        model: a litellm model name, e.g. ``"hosted_vllm/Reward-Reasoning/RRM-7B"``; with
+            `router`, the router's model name for the judge's deployments.
+        api_base: the endpoint, e.g. ``"http://127.0.0.1:8000/v1"``, or a list of endpoints
+            serving the same model (a fleet: requests go to the least loaded healthy one).
+        api_key: sent to the server(s), never recorded in traces or errors.
+        router: a ``litellm.Router`` whose deployments of `model` serve the judge (keys, weights
+            and cooldown policy are the router's; ``max_parallel_requests`` in a deployment's
+            ``litellm_params`` sets its limit). Build it with ``num_retries=0``: retries are the
+            judge's own.
         temperature, top_p, max_tokens: decoding settings (the RRM paper's by default).
         timeout: seconds allowed per request before it counts as a transient failure.
-        max_concurrency: requests in flight at once, across every selection using this judge.
+        max_concurrency: requests in flight at once, across every selection using this judge;
+            with several servers, per server.
         verdict_regex: ask a vLLM server to force every sample to match this regex (its
             structured outputs), e.g. ``RRMFormat().verdict_regex(200)`` for a weak judge.
             With ``--reasoning-parser``, start the server with
@@ -65,8 +77,9 @@ class LiteLLMJudge(Judge):
         self,
         model: str,
         *,
-        api_base: str | None = None,
+        api_base: str | Sequence[str] | None = None,
         api_key: str | None = None,
+        router: Any = None,
         temperature: float = 0.6,
         top_p: float = 1.0,
         max_tokens: int = 8192,
@@ -90,9 +103,18 @@ class LiteLLMJudge(Judge):
         reserved = {"model", "messages", "n", "api_base", "api_key", "stream"} & litellm_kwargs.keys()
         if reserved:
             raise InvalidArgumentError(f"these are set by the judge and cannot be passed through: {sorted(reserved)}")
+        if router is not None and api_base is not None:
+            raise InvalidArgumentError("give either api_base or router, not both (the router knows its servers)")
+        if not isinstance(api_base, str | None) and not api_base:
+            raise InvalidArgumentError("api_base is an empty list: give at least one endpoint")
         super().__init__(format=format, retry=retry, hedge=hedge)
         self.model = model
-        self.api_base = api_base
+        self.fleet: Fleet | None = None
+        if router is not None:
+            self.fleet = Fleet(router, model, max_concurrency)
+        elif api_base is not None and not isinstance(api_base, str):
+            self.fleet = Fleet.of_servers(model, list(api_base), api_key, max_concurrency)
+        self.api_base = api_base if isinstance(api_base, str) or api_base is None else list(api_base)
         self._api_key = api_key
         self.temperature = temperature
         self.top_p = top_p
@@ -110,13 +132,18 @@ class LiteLLMJudge(Judge):
 
     @property
     def name(self) -> str:
+        if self.fleet is not None:
+            return f"{self.model} at {self.fleet.describe()}"
         return f"{self.model} at {self.api_base or 'the provider default endpoint'}"
 
     @property
     def settings(self) -> dict[str, object]:
+        # Votes depend on the model, not on which server produced them: a fleet of one model
+        # shares its judgments (and cache entries) with a single server of that model.
+        models = self.fleet.models if self.fleet is not None else [self.model]
         return {
             "backend": "litellm",
-            "model": self.model,
+            "model": models[0] if len(models) == 1 else models,
             "temperature": self.temperature,
             "top_p": self.top_p,
             "max_tokens": self.max_tokens,
@@ -124,7 +151,7 @@ class LiteLLMJudge(Judge):
         }
 
     async def _generate(self, prompts: Sequence[Prompt]) -> list[Generation]:
-        return list(await asyncio.gather(*(self._request(p) for p in prompts)))
+        return await gather_fail_fast(*(self._request(p) for p in prompts))
 
     async def _request(self, prompt: Prompt) -> Generation:
         litellm = import_litellm()
@@ -139,14 +166,11 @@ class LiteLLMJudge(Judge):
             async for attempt in retrying:
                 with attempt:
                     attempts += 1
-                    async with self.limit:
+                    async with self._lane(litellm) as acompletion:
                         started = time.monotonic()
-                        response = await litellm.acompletion(
-                            model=self.model,
+                        response = await acompletion(
                             messages=prompt.messages,
                             n=prompt.n,
-                            api_base=self.api_base,
-                            api_key=self._api_key,
                             temperature=self.temperature,
                             top_p=self.top_p,
                             max_tokens=self.max_tokens,
@@ -166,7 +190,19 @@ class LiteLLMJudge(Judge):
         raise error from None
 
     def _secrets(self) -> list[str]:
-        return [s for s in (self._api_key,) if s]
+        return [s for s in (self._api_key, *(self.fleet.secrets if self.fleet else [])) if s]
+
+    @asynccontextmanager
+    async def _lane(self, litellm: Any) -> AsyncIterator[Callable[..., Any]]:
+        """A concurrency slot, and ``acompletion`` bound to the server that holds it."""
+        if self.fleet is not None:
+            async with self.fleet.lane() as acompletion:
+                yield acompletion
+            return
+        async with self.limit:
+            yield lambda **params: litellm.acompletion(
+                model=self.model, api_base=self.api_base, api_key=self._api_key, **params
+            )
 
     def _backoff(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -179,7 +215,9 @@ class LiteLLMJudge(Judge):
     def _translate(self, litellm: Any, exc: BaseException, attempts: int) -> BaseException:
         if not isinstance(exc, _api_error()):
             return exc  # not a judge failure (a bug or a cancellation): let it through unchanged
-        cause = _describe(exc).replace(self._api_key or "\0", "***")
+        cause = _describe(exc)
+        for secret in filter(None, [self._api_key, *(self.fleet.secrets if self.fleet else [])]):
+            cause = cause.replace(secret, "***")
         if _is_transient(litellm, exc):
             return JudgeUnavailableError(f"judge {self.name} failed {attempts} attempt(s); last: {cause}")
         return JudgeRejectedError(f"judge {self.name} refused the request: {cause}")
@@ -226,7 +264,8 @@ def _quotes_any(exc: BaseException, secrets: list[str]) -> bool:
 
 def _describe(exc: BaseException) -> str:
     status = getattr(exc, "status_code", None)
-    text = str(exc).replace("\n", " ").strip()
+    # A Router appends a paragraph about fallbacks to every error; it says nothing about the judge.
+    text = str(exc).split("\n\nLiteLLM: model group", 1)[0].replace("\n", " ").strip()
     return f"{type(exc).__name__} (HTTP {status}): {text}" if status else f"{type(exc).__name__}: {text}"
 
 
