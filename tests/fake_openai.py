@@ -59,6 +59,13 @@ def rrm_choice(verdict: int, reasoning: str = "Comparing both.") -> Choice:
     return Choice(content=f"{reasoning}\n</think>\n\n\\boxed{{Assistant {verdict}}}")
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # The default listen backlog (5) refuses connections when many clients connect at once:
+    # failures the tests did not inject, which would break their exact retry counts.
+    request_queue_size = 512
+
+
 class FakeOpenAIServer:
     """Start with `with FakeOpenAIServer(script) as server:`; `server.api_base` is the URL."""
 
@@ -70,8 +77,7 @@ class FakeOpenAIServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._httpd.daemon_threads = True
+        self._httpd = _Server(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @property
