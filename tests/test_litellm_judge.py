@@ -265,26 +265,27 @@ def test_verdict_regex_is_sent_as_structured_outputs_beside_extra_body() -> None
 
 
 def test_hedged_requests_over_http_beat_a_hung_server_response() -> None:
-    # Every 5th request after a warm-up hangs for a minute unless it repeats one already sent
-    # (the hedge): selections must finish on the duplicates, well before the hung ones would.
+    # Once the judge has seen some latencies, every 5th request hangs for a minute unless it
+    # repeats one already sent (the hedge): selections must finish on the duplicates.
     seen: set[str] = set()
     count = iter(range(10**6))
+    hang = threading.Event()
 
     def straggling(body: dict[str, Any]) -> Reply:
         reply = prefer_quality(body)
         key = repr(body["messages"])
-        number = next(count)
-        if number >= 24 and number % 5 == 0 and key not in seen:  # after the 24 first-round calls
+        if hang.is_set() and next(count) % 5 == 0 and key not in seen:
             reply.delay_s = 60
         seen.add(key)
         return reply
 
     texts = [[f"q{row} candidate {i}, quality {q}" for i, q in enumerate([3, 9, 1, 4, 7, 2, 8, 5])] for row in range(6)]
-    with FakeOpenAIServer(prefer_quality) as warm_up:  # litellm's first calls are slow (imports, clients)
-        one_vote(judge(warm_up))
     with FakeOpenAIServer(straggling) as server:
         hedged = judge(server, hedge=Hedge(min_observations=4, factor=4, min_delay_s=0.05), timeout=120)
         selector = KnockoutSelector(hedged, order="per_match", seed=0)
+        selector.select("warm-up", ["quality 1", "quality 2", "quality 3", "quality 4", "quality 5"])
+        warm_up = len(server.requests)
+        hang.set()
         started = time.monotonic()
         results = selector.select_many([f"question {row}" for row in range(6)], texts)
         elapsed = time.monotonic() - started
@@ -292,4 +293,6 @@ def test_hedged_requests_over_http_beat_a_hung_server_response() -> None:
     assert all(r.best_index == 1 for r in results)
     hedges = sum(r.usage.hedges for r in results)
     assert hedges >= 1
-    assert sum(r.usage.requests for r in results) == 6 * 7 + hedges == len(server.requests)
+    assert sum(r.usage.requests for r in results) == 6 * 7 + hedges
+    # A duplicate cancelled the moment its original answered may never reach the server.
+    assert 6 * 7 < len(server.requests) - warm_up <= 6 * 7 + hedges

@@ -9,7 +9,6 @@ limit per server and leaves failing ones out (see `rrm_select.judges.fleet`).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 import time

@@ -22,6 +22,7 @@ from typing import Any, ClassVar, NoReturn, TypedDict, TypeVar
 import numpy as np
 
 from rrm_select.errors import BudgetExhaustedError, DeadlineExceededError, InvalidArgumentError
+from rrm_select.fail_fast import gather_fail_fast
 from rrm_select.judges.base import Ballot, CallBudget, Judge, VoteRequest
 from rrm_select.types import Decision, Match, Method, Selection, StopReason, Usage, Vote
 from rrm_select.voting import (
@@ -72,7 +73,7 @@ class Tournament:
         rng = self.rng(1, *key)
         slots = vote_orders(self.rules["order"], self.rules["votes"], rng)
         coin = bool(rng.random() < 0.5)
-        text_a, text_b = await asyncio.gather(self.text(a), self.text(b))
+        text_a, text_b = await gather_fail_fast(self.text(a), self.text(b))
         texts = {a: text_a, b: text_b}
         votes: list[Vote] = []
         spent = Counter[str]()  # requests, retries and hedges of every wave
@@ -278,7 +279,7 @@ class Selector(ABC):
         for i, (query, texts) in enumerate(zip(queries, candidates, strict=True)):
             _check_input(query, texts, where=f"[{i}]")
         return list(
-            await asyncio.gather(
+            await gather_fail_fast(
                 *(self.aselect(q, c, seed=s) for q, c, s in zip(queries, candidates, seeds, strict=True))
             )
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from typing import Literal
 
@@ -10,6 +9,7 @@ import numpy as np
 from typing_extensions import Unpack
 
 from rrm_select.errors import InvalidArgumentError
+from rrm_select.fail_fast import gather_fail_fast
 from rrm_select.judges.base import Judge
 from rrm_select.ratings import bradley_terry, online_elo, to_elo
 from rrm_select.selectors.base import Selector, SelectorOptions, Tournament
@@ -73,7 +73,9 @@ async def round_robin(
     arrays indexed like `players`."""
     n = len(players)
     pairs = list(itertools.combinations(range(n), 2))
-    matches = await asyncio.gather(*(t.play(players[i], players[j], round, (players[i], players[j])) for i, j in pairs))
+    matches = await gather_fail_fast(
+        *(t.play(players[i], players[j], round, (players[i], players[j])) for i, j in pairs)
+    )
     wins = np.zeros((n, n))
     for (i, j), match in zip(pairs, matches, strict=True):
         wins[i, j], wins[j, i] = match.wins

@@ -15,13 +15,13 @@ the best candidate lose a match and still win.
 
 from __future__ import annotations
 
-import asyncio
 import math
 
 import numpy as np
 from typing_extensions import Unpack
 
 from rrm_select.errors import InvalidArgumentError
+from rrm_select.fail_fast import gather_fail_fast
 from rrm_select.judges.base import Judge
 from rrm_select.selectors.base import Selector, SelectorOptions, Tournament
 from rrm_select.selectors.elo import round_robin
@@ -76,14 +76,14 @@ class KnockoutSelector(Selector):
                     return slot[0]
                 a, b = slot
             else:
-                a, b = await asyncio.gather(winner_of(2 * node, round - 1), winner_of(2 * node + 1, round - 1))
+                a, b = await gather_fail_fast(winner_of(2 * node, round - 1), winner_of(2 * node + 1, round - 1))
             return (await t.play(a, b, round, (node,))).winner
 
         # The finalists win nodes finalists .. 2*finalists-1, whose matches are played in round
         # rounds - log2(finalists); with one finalist that is node 1, the final.
         stage = rounds - int(math.log2(self.finalists))
         finalists = list(
-            await asyncio.gather(*(winner_of(node, stage) for node in range(self.finalists, 2 * self.finalists)))
+            await gather_fail_fast(*(winner_of(node, stage) for node in range(self.finalists, 2 * self.finalists)))
         )
         reached = {text: 1.0 for text in range(n)}
         share = {text: 0.0 for text in range(n)}

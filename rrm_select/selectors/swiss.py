@@ -9,13 +9,13 @@ candidate plays every round, so one unlucky verdict does not end a candidate's c
 
 from __future__ import annotations
 
-import asyncio
 import math
 
 import numpy as np
 from typing_extensions import Unpack
 
 from rrm_select.errors import InvalidArgumentError
+from rrm_select.fail_fast import gather_fail_fast
 from rrm_select.judges.base import Judge
 from rrm_select.ratings import bradley_terry, to_elo
 from rrm_select.selectors.base import Selector, SelectorOptions, Tournament
@@ -69,7 +69,7 @@ class SwissSelector(Selector):
         wins = np.zeros((n, n))
         for round in range(1, rounds + 1):
             pairs = swiss_pairs(points, played, sat_out, t.rng(0, round))
-            matches = await asyncio.gather(*(t.play(a, b, round, (round, a, b)) for a, b in pairs))
+            matches = await gather_fail_fast(*(t.play(a, b, round, (round, a, b)) for a, b in pairs))
             for match in matches:
                 played.add(frozenset((match.a, match.b)))
                 points[match.winner] += 1
