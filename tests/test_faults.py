@@ -215,12 +215,6 @@ def test_the_budget_holds_under_faults() -> None:
     assert {r.stopped_early for r in results} == {None, "budget"}  # both outcomes really occurred
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: when the budget refuses a resample (or top-up) after the match's first call, "
-    "Judge.ajudge keeps the vote as an abstention and CallBudget.refused is set, but the selector never "
-    "reads it, so Selection.stopped_early stays None",
-)
 def test_a_resample_refused_by_the_budget_is_reported_as_stopping_early() -> None:
     def blank_first(body: dict[str, Any]) -> Reply:  # every first sample lacks a verdict
         return fault_reply("no_verdict" if len(server.requests) == 1 else None, body, by_quality(body))

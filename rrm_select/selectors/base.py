@@ -304,6 +304,8 @@ class Selector(ABC):
         deadline = None if deadline_s is None else asyncio.get_running_loop().time() + deadline_s
         t = Tournament(query, texts, seed, self.judge, self.rules, CallBudget(self.rules["budget"]), deadline, arrivals)
         ranking, scores = await self._tournament(t) if len(texts) > 1 else ([0], [0.0])
+        if t.budget.refused and t.stopped_early is None:  # a top-up or resample went unpaid
+            t.stopped_early = "budget"
         if t.stopped_early and not any(m.votes for m in t.matches.values()):
             _raise_nothing_judged(t)
         if arrivals is not None:  # every text has arrived by now (each one played a match)
