@@ -16,7 +16,7 @@ SELECTIONS = 200
 
 
 def slow_by_quality(body: dict[str, Any]) -> Reply:
-    time.sleep(0.01)  # long enough for requests to pile up against the limit
+    time.sleep(0.03)  # long enough for requests to pile up against the limit
     first, second = split_prompt(body)
     return Reply(choices=[rrm_choice(1 if quality(first) > quality(second) else 2) for _ in range(body.get("n", 1))])
 
@@ -38,7 +38,9 @@ def test_200_selections_never_exceed_the_limit_and_all_finish_right() -> None:
     queries, candidates = rows(SELECTIONS, 4)
     with FakeOpenAIServer(slow_by_quality) as server:
         results = KnockoutSelector(limited_judge(server), seed=0).select_many(queries, candidates)
-    assert server.max_in_flight == LIMIT  # saturated, never exceeded
+    # Never exceeded; and requests really piled up against it (a busy CPU may keep the client
+    # from filling every slot at the same instant, so "reached" is not asserted exactly).
+    assert LIMIT // 2 < server.max_in_flight <= LIMIT
     assert len(server.requests) == SELECTIONS * 3
     for result, texts in zip(results, candidates, strict=True):  # none starved: every one finished, right
         assert result.best_index == max(range(4), key=lambda i: quality(texts[i]))
