@@ -53,7 +53,17 @@ import montecarlo
 import suite_report
 from sim_judge import Profile, SimJudge, candidate_text, quality_of
 
-from rrm_select import EloSelector, Hedge, Judge, KnockoutSelector, LiteLLMJudge, ScriptedJudge, Selection, Selector
+from rrm_select import (
+    EloSelector,
+    Hedge,
+    Judge,
+    KnockoutSelector,
+    LiteLLMJudge,
+    ScriptedJudge,
+    Selection,
+    Selector,
+    SwissSelector,
+)
 from rrm_select.judges.base import Generation, Prompt, Sample
 from rrm_select.judges.litellm_judge import import_litellm
 
@@ -70,15 +80,17 @@ class Plan:
     ks: tuple[int, ...] = (1, 3, 5)
     latency_s: float = 2.0
     """The simulated judge's fixed latency on the critical-path runs."""
-    headline_repeats: int = 3
+    headline_repeats: int = 2
     """Extra runs of the largest knockout (the target's point), for its spread."""
     accuracies: tuple[float, ...] = (0.6, 0.7, 0.8, 0.9)
     accuracy_ns: tuple[int, ...] = (8, 16)
-    """Candidate counts of the accuracy runs (ELO at the first only: its calls grow as N^2)."""
-    selections: int = 200
+    """Candidate counts of the accuracy runs: every method and k at the first; at the others no ELO
+    (its calls grow as N^2) and only the smaller votes of `large_n_ks`, to stay within minutes."""
+    large_n_ks: tuple[int, ...] = (1, 3)
+    selections: int = 150
     mc_trials: int = 20_000
     adaptive_ks: tuple[int, ...] = (3, 5, 9)
-    adaptive_selections: int = 150
+    adaptive_selections: int = 120
     wave_latency_s: float = 0.25
     """The in-process judge's latency when timing the waves of adaptive voting."""
     hedge_profile: Profile = field(default_factory=lambda: Profile("lognormal", median_s=0.25, sigma=1.0, seed=6))
@@ -87,7 +99,7 @@ class Plan:
     """Few enough that litellm's CPU per request (about 6 ms) does not queue requests."""
     budget_n: int = 16
     budgets: tuple[int, ...] = (8, 16, 32, 64)
-    budget_selections: int = 150
+    budget_selections: int = 100
     seed: int = 6
 
 
@@ -98,6 +110,7 @@ QUICK = Plan(
     headline_repeats=1,
     accuracies=(0.7, 0.9),
     accuracy_ns=(8,),
+    large_n_ks=(1,),
     selections=40,
     mc_trials=4000,
     adaptive_ks=(3, 5),
@@ -114,12 +127,21 @@ METHODS: dict[str, MakeSelector] = {
     "knockout": KnockoutSelector,
     "knockout+4": lambda judge, **options: KnockoutSelector(judge, finalists=4, **options),
     "elo": EloSelector,
+    "swiss": SwissSelector,
 }
+BUDGETED = (("knockout", 1), ("knockout", 3), ("knockout+4", 1), ("swiss", 1), ("elo", 1))
+"""The (method, votes) pairs the budget section compares."""
+
+
+def swiss_rounds(n: int) -> int:
+    return min(math.ceil(math.log2(n)) + 1, n - 1)
 
 
 def tournament_matches(method: str, n: int) -> int:
     if method == "elo" or (method == "knockout+4" and n <= 4):
         return n * (n - 1) // 2
+    if method == "swiss":
+        return swiss_rounds(n) * (n // 2)
     return n - 1 if method == "knockout" else n - 4 + 6
 
 
@@ -128,6 +150,8 @@ def critical_rounds(method: str, n: int) -> int:
     rounds = math.ceil(math.log2(n))
     if method == "elo" or (method == "knockout+4" and n <= 4):
         return 1
+    if method == "swiss":
+        return swiss_rounds(n)
     return rounds if method == "knockout" else rounds - 2 + 1
 
 
@@ -244,8 +268,11 @@ async def simulate(
     }
 
 
-def model_accuracy(method: str, n: int, k: int, p: float, trials: int, seed: int) -> float:
+def model_accuracy(method: str, n: int, k: int, p: float, trials: int, seed: int) -> float | None:
+    """The Monte-Carlo model's expectation; None for Swiss rounds (not modelled)."""
     rng = np.random.default_rng([seed, n, k, round(100 * p), 1])
+    if method == "swiss":
+        return None
     if method == "elo":
         return montecarlo.round_robin_accuracy(n, p, k, trials, rng)
     return montecarlo.knockout_accuracy(n, p, k, trials, rng, finalists=4 if method == "knockout+4" else 1)
@@ -254,13 +281,13 @@ def model_accuracy(method: str, n: int, k: int, p: float, trials: int, seed: int
 async def accuracy(plan: Plan) -> list[dict[str, Any]]:
     rows = []
     for n in plan.accuracy_ns:
-        methods = ("knockout", "knockout+4", "elo") if n == plan.accuracy_ns[0] else ("knockout", "knockout+4")
-        for method in methods:
-            for k in plan.ks:
+        first = n == plan.accuracy_ns[0]
+        for method in METHODS if first else ("knockout", "knockout+4", "swiss"):
+            for k in plan.ks if first else plan.large_n_ks:
                 for p in plan.accuracies:
                     measured = await simulate(method, n, k, p, plan.selections, plan.seed)
-                    expected = model_accuracy(method, n, k, p, plan.mc_trials, plan.seed)
-                    rows.append({"method": method, "n": n, "k": k, "p": p, **measured, "model": round(expected, 4)})
+                    model = model_accuracy(method, n, k, p, plan.mc_trials, plan.seed)
+                    rows.append({"method": method, "n": n, "k": k, "p": p, **measured, "model": model})
         print(f"  accuracy N={n} done", file=sys.stderr)
     return rows
 
@@ -287,7 +314,7 @@ async def adaptive(plan: Plan) -> dict[str, list[dict[str, Any]]]:
 async def budget(plan: Plan) -> list[dict[str, Any]]:
     p = plan.accuracies[len(plan.accuracies) // 2]
     rows = []
-    for method, k in (("knockout", 1), ("knockout", 3), ("knockout+4", 1), ("elo", 1)):
+    for method, k in BUDGETED:
         for limit in (*plan.budgets, None):
             measured = await simulate(method, plan.budget_n, k, p, plan.budget_selections, plan.seed, budget=limit)
             rows.append({"method": method, "k": k, "p": p, "n": plan.budget_n, "budget": limit, **measured})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import statistics
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -90,7 +91,7 @@ def _critical_path(rows: list[dict[str, Any]], cpu: list[dict[str, Any]], plan: 
         "critical-path ideal (knockout: ceil(log2 N) x latency, ELO: 1 x latency); target <= 1.15 at "
         f"N={n}, k={k}, knockout. That point over {len(headline)} runs: "
         + ", ".join(f"{x:.3f}" for x in headline)
-        + ".",
+        + f" (median {statistics.median(headline):.3f}).",
         ratio,
         "**Calls**: votes counted at the server / the tournament's votes (knockout (N-1) x k, ELO N(N-1)/2 x k). "
         + (
@@ -119,22 +120,28 @@ def _accuracy(rows: list[dict[str, Any]], plan: dict[str, Any]) -> list[str]:
     points: dict[tuple[str, int, int], dict[float, dict[str, Any]]] = {}
     for r in rows:
         points.setdefault((r["method"], r["n"], r["k"]), {})[r["p"]] = r
+
+    def cell(r: dict[str, Any]) -> str:
+        measured = f"{r['accuracy']:.3f} ± {r['stderr']:.3f}"
+        return measured if r["model"] is None else f"{measured} ({r['model']:.3f})"
+
     table = _table(
-        ["method", "N", "k", "votes / selection", *(f"p={p}" for p in ps)],
+        ["method", "N", "k", "votes / selection", "requests / selection", *(f"p={p}" for p in ps)],
         (
-            [m, n, k, f"{by_p[ps[0]]['votes']:.0f}"]
-            + [f"{by_p[p]['accuracy']:.3f} ± {by_p[p]['stderr']:.3f} ({by_p[p]['model']:.3f})" for p in ps]
+            [m, n, k, f"{by_p[ps[0]]['votes']:.0f}", f"{by_p[ps[0]]['requests']:.1f}"] + [cell(by_p[p]) for p in ps]
             for (m, n, k), by_p in points.items()
         ),
     )
-    within = sum(abs(r["accuracy"] - r["model"]) <= 2 * max(r["stderr"], 1e-9) for r in rows)
+    modelled = [r for r in rows if r["model"] is not None]
+    within = sum(abs(r["accuracy"] - r["model"]) <= 2 * max(r["stderr"], 0.005) for r in modelled)
     return [
         (
             f"**Accuracy**: share of {plan['selections']} selections per cell that picked the truly best candidate, "
             "with a judge that prefers the better of two with probability p per vote (`ScriptedJudge`), ± one "
             f"standard error, and in brackets the independent Monte-Carlo model ({plan['mc_trials']} trials). "
-            f"{within} of {len(rows)} cells are within two standard errors of the model. `knockout+4` is "
-            "`KnockoutSelector(finalists=4)`: a knockout down to 4, then a round robin among them (N + 2 matches)."
+            f"{within} of {len(modelled)} modelled cells are within two standard errors of the model. "
+            "`knockout+4` is `KnockoutSelector(finalists=4)`: a knockout down to 4, then a round robin among them "
+            "(N + 2 matches); `swiss` is `SwissSelector()`: ceil(log2 N) + 1 rounds of N/2 matches, not modelled."
         ),
         table,
     ]
@@ -227,7 +234,7 @@ def _budget(rows: list[dict[str, Any]]) -> list[str]:
     ]
 
 
-COLORS = {"knockout": "tab:blue", "knockout+4": "tab:cyan", "elo": "tab:green"}
+COLORS = {"knockout": "tab:blue", "knockout+4": "tab:cyan", "swiss": "tab:orange", "elo": "tab:green"}
 
 
 def _log_ticks(ax: Any, axis: str, ticks: Sequence[float]) -> None:
@@ -301,11 +308,8 @@ def plot(report: dict[str, Any], path: Path) -> None:
     hedge_ax.set_title("Hedging on a lognormal judge (knockout, N=8, over HTTP)")
 
     budgets = [b for b in dict.fromkeys(r["budget"] for r in report["budget"]) if b]
-    for (method, k), color in zip(
-        (("knockout", 1), ("knockout", 3), ("knockout+4", 1), ("elo", 1)),
-        (COLORS["knockout"], "tab:purple", COLORS["knockout+4"], COLORS["elo"]),
-        strict=True,
-    ):
+    for method, k in dict.fromkeys((r["method"], r["k"]) for r in report["budget"]):
+        color = COLORS[method] if k == 1 else "tab:purple"
         cells = {r["budget"]: r for r in report["budget"] if (r["method"], r["k"]) == (method, k)}
         budget_ax.plot(budgets, [cells[b]["accuracy"] for b in budgets], "-o", color=color, label=f"{method} k={k}")
         budget_ax.axhline(cells[None]["accuracy"], color=color, lw=0.8, ls=":")
