@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import sys
@@ -51,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     filter_.add_argument("--no-cache", action="store_true", help="do not read or write a judgment cache")
     filter_.add_argument("--clear-cache", action="store_true", help="empty the judgment cache before starting")
     filter_.add_argument("--dry-run", action="store_true", help="show the judge requests and a token estimate only")
+    ray = filter_.add_argument_group("ray (pip install 'rrm-select[ray]')")
+    ray.add_argument("--ray", action="store_true", help="judge on Ray actors, each with its own judge (same output)")
+    ray.add_argument("--ray-address", help="a running Ray cluster (default: start a local one)")
+    ray.add_argument("--ray-actors", type=int, default=2, help="actors (each runs --rows-in-flight rows at once)")
+    ray.add_argument("--ray-cpus", type=float, default=0.5, help="CPUs per actor (an endpoint client mostly waits)")
+    ray.add_argument("--ray-gpus", type=float, default=0, help="GPUs per actor (1 for --vllm on a GPU cluster)")
     _judge_options(filter_)
 
     select = commands.add_parser("select", help="select from candidates given as files or on stdin")
@@ -64,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _judge_options(parser: argparse.ArgumentParser) -> None:
     judge = parser.add_argument_group("judge")
     judge.add_argument("--model", help="litellm model, e.g. hosted_vllm/Reward-Reasoning/RRM-7B")
-    judge.add_argument("--api-base", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
+    judge.add_argument("--api-base", action="append", help="OpenAI-compatible endpoint, e.g. "
+                       "http://127.0.0.1:8000/v1; repeat it for a fleet of servers of the model")  # fmt: skip
     judge.add_argument("--api-key-env", default="RRM_API_KEY", help="environment variable holding the API key")
     judge.add_argument("--vllm", metavar="MODEL", help="run MODEL in-process with vLLM instead of an endpoint")
     judge.add_argument("--vllm-arg", action="append", default=[], metavar="KEY=VALUE",
@@ -125,7 +133,7 @@ def make_judge(args: argparse.Namespace) -> Judge:
 
     return LiteLLMJudge(
         args.model,
-        api_base=args.api_base,
+        api_base=args.api_base[0] if args.api_base and len(args.api_base) == 1 else args.api_base,
         api_key=os.environ.get(args.api_key_env),
         temperature=args.temperature,
         max_tokens=args.max_tokens,
@@ -168,6 +176,17 @@ def make_selector(judge: Judge, args: argparse.Namespace) -> Selector:
     return (EloSelector if args.method == "elo" else SwissSelector)(judge, **options)
 
 
+def filter_selector(args: argparse.Namespace) -> Selector:
+    """The judge (with its cache) and selector of `filter`: built once per run, or once per actor
+    with ``--ray``."""
+    from rrm_select.cache import JudgmentCache
+
+    judge = make_judge(args)
+    if not args.no_cache:
+        judge.cache = JudgmentCache(args.cache)
+    return make_selector(judge, args)
+
+
 def run_filter(args: argparse.Namespace) -> int:
     from rrm_select.cache import JudgmentCache
     from rrm_select.dataset import Fields, JsonlSink, count_rows, read_rows
@@ -183,30 +202,31 @@ def run_filter(args: argparse.Namespace) -> int:
         return 0
     if args.rows_in_flight < 1:
         raise InvalidArgumentError("--rows-in-flight must be >= 1")
-    judge = make_judge(args)
-    selector = make_selector(judge, args)
     if not args.no_cache:
-        judge.cache = JudgmentCache(args.cache or f"{args.output}.cache.sqlite")
+        args.cache = str(Path(args.cache or f"{args.output}.cache.sqlite").resolve())  # the same file for every actor
         if args.clear_cache:
-            judge.cache.clear()
+            JudgmentCache(args.cache).clear()
+    # In one process the judge is built first, so a bad judge option leaves no file behind.
+    selector = None if args.ray else filter_selector(args)
     progress = ProgressLine()
-    job = FilterJob(
-        selector,
-        JsonlSink(args.output),
-        JsonlSink(args.rejects or f"{args.output}.rejects.jsonl"),
-        fields=fields,
-        mode=args.emit,
-        margin=args.margin,
-        seed=args.seed,
-        window=args.rows_in_flight,
-        on_progress=progress,
-        stats=FilterStats(total=count_rows(args.input)),
-    )
+    output, rejects = JsonlSink(args.output), JsonlSink(args.rejects or f"{args.output}.rejects.jsonl")
+    stats = FilterStats(total=count_rows(args.input))
     try:
-        stats = asyncio.run(job.run(rows))
+        if selector is None:
+            from rrm_select.ray_stage import actor_env, filter_on_ray
+
+            filter_on_ray(rows, functools.partial(filter_selector, args), output, rejects, stats, on_progress=progress,
+                          fields=fields, emit=args.emit, margin=args.margin, seed=args.seed,
+                          batch_size=args.rows_in_flight, concurrency=args.ray_actors, num_cpus=args.ray_cpus,
+                          num_gpus=args.ray_gpus, env=actor_env([args.api_key_env]), address=args.ray_address)  # fmt: skip
+        else:
+            job = FilterJob(selector, output, rejects, fields=fields, mode=args.emit, margin=args.margin,
+                            seed=args.seed, window=args.rows_in_flight, on_progress=progress, stats=stats)  # fmt: skip
+            asyncio.run(job.run(rows))
     finally:
         progress.finish()
-        judge.close()
+        if selector is not None:
+            selector.judge.close()
     print(f"done: {describe(stats)}; wrote {stats.written} rows to {args.output}", file=sys.stderr)
     return 0
 

@@ -210,3 +210,22 @@ def test_a_router_without_the_model_is_refused() -> None:
     )
     with pytest.raises(InvalidArgumentError, match="no deployments for model 'rrm'"):
         LiteLLMJudge("rrm", router=router)
+
+
+def test_the_cli_takes_a_fleet_as_repeated_api_bases(tmp_path: Any) -> None:
+    import json
+
+    from rrm_select.cli import main
+
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        "".join(json.dumps({"id": i, "prompt": q, "responses": c}) + "\n" for i, (q, c) in enumerate(rows(8)))
+    )
+    with FakeOpenAIServer(prefer_quality) as a, FakeOpenAIServer(prefer_quality) as b:
+        argv = ["filter", str(source), "-o", str(tmp_path / "out.jsonl"), "--no-cache", "--model", "hosted_vllm/judge",
+                "--api-base", a.api_base, "--api-base", b.api_base, "--concurrency", "2"]  # fmt: skip
+        assert main(argv) == 0
+    assert len(a.requests) + len(b.requests) == 8 * 7 and a.requests and b.requests
+    assert a.max_in_flight <= 2 and b.max_in_flight <= 2
+    written = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [quality(r["chosen"]) for r in written] == [max(quality(c) for c in cands) for _, cands in rows(8)]
