@@ -338,6 +338,18 @@ def test_identical_arrivals_are_decided_without_a_call() -> None:
     assert judge.calls == 0 and result.matches[0].decided_by == "identical"
 
 
+def test_an_arrival_that_is_not_text_fails_clearly() -> None:
+    async def ready(text: object) -> object:
+        return text
+
+    async def main() -> None:
+        selector = KnockoutSelector(ScriptedJudge.by_score(quality), seed=0)
+        await selector.aselect_arriving("q", [ready("quality 1"), ready(b"quality 2")])  # type: ignore[list-item]
+
+    with pytest.raises(InvalidArgumentError, match=r"candidates\[1\] must be a str, got bytes"):
+        asyncio.run(main())
+
+
 def test_a_failed_arrival_fails_the_selection_and_cancels_the_rest() -> None:
     pending: list[asyncio.Task[str]] = []
 

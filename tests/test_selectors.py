@@ -180,6 +180,8 @@ def test_bad_construction(build, message: str) -> None:
         ("q", "abc", "must be a sequence of strings, got str"),
         ("q", ["a", 3], r"candidates\[1\] must be a str, got int"),
         (None, ["a"], "query must be a str"),
+        ("q", ["a", "b\ud800c"], r"candidates\[1\] is not valid Unicode text: surrogates not allowed at position 1"),
+        ("q\udfff", ["a"], "query is not valid Unicode text"),
     ],
 )
 def test_bad_input(query, texts, message: str) -> None:

@@ -65,7 +65,9 @@ class Tournament:
     async def text(self, i: int) -> str:
         """Text `i`, once it has arrived."""
         if self.arrivals is not None:
-            self.texts[i] = await self.arrivals[i]
+            text = await self.arrivals[i]
+            _check_text(text, f"candidates[{i}]")
+            self.texts[i] = text
         return self.texts[i]
 
     async def play(self, a: int, b: int, round: int, key: tuple[int, ...]) -> Match:
@@ -253,7 +255,7 @@ class Selector(ABC):
         _check_seed(seed)
         if isinstance(candidates, str) or not isinstance(candidates, Sequence) or not candidates:
             raise InvalidArgumentError("candidates must be a non-empty sequence of awaitables")
-        _check_query(query)
+        _check_text(query, "query")
         arrivals = [asyncio.ensure_future(c) for c in candidates]
         try:
             return await self._run(
@@ -327,20 +329,23 @@ def _check_seed(seed: object) -> None:
         raise InvalidArgumentError(f"seed must be a non-negative integer or None, got {seed!r}")
 
 
-def _check_query(query: object, where: str = "") -> None:
-    if not isinstance(query, str):
-        raise InvalidArgumentError(f"query{where} must be a str, got {type(query).__name__}")
+def _check_text(value: object, name: str) -> None:
+    if not isinstance(value, str):
+        raise InvalidArgumentError(f"{name} must be a str, got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate: no request, trace or cache key can hold it
+        raise InvalidArgumentError(f"{name} is not valid Unicode text: {exc.reason} at position {exc.start}") from exc
 
 
 def _check_input(query: object, candidates: object, where: str = "") -> None:
-    _check_query(query, where)
+    _check_text(query, f"query{where}")
     if isinstance(candidates, str) or not isinstance(candidates, Sequence):
         raise InvalidArgumentError(f"candidates{where} must be a sequence of strings, got {type(candidates).__name__}")
     if not candidates:
         raise InvalidArgumentError(f"candidates{where} is empty: need at least one candidate to select from")
     for i, text in enumerate(candidates):
-        if not isinstance(text, str):
-            raise InvalidArgumentError(f"candidates{where}[{i}] must be a str, got {type(text).__name__}")
+        _check_text(text, f"candidates{where}[{i}]")
 
 
 def _fold_duplicates(candidates: Sequence[str]) -> tuple[list[str], list[int]]:
