@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import statistics
+import textwrap
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,8 @@ def tables(report: dict[str, Any]) -> str:
     parts += _adaptive(report["adaptive"], plan)
     parts += _hedging(report["hedging"], plan)
     parts += _budget(report["budget"])
-    return "\n\n".join(parts) + "\n"
+    # Prose wrapped like the rest of the README; tables stay one row per line.
+    return "\n\n".join(p if p.startswith("|") else textwrap.fill(p, 100, break_on_hyphens=False) for p in parts) + "\n"
 
 
 def _critical_path(rows: list[dict[str, Any]], cpu: list[dict[str, Any]], plan: dict[str, Any]) -> list[str]:
