@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,12 +58,19 @@ def filter_args(source: Path, output: Path, server: FakeOpenAIServer, *extra: st
             "--emit", "ranking", "--seed", "7", *extra]  # fmt: skip
 
 
+def single_process(argv: list[str]) -> None:
+    """The reference run, as a user runs it: its own process. (Not `main` in this one: once any
+    litellm Router exists in a process, e.g. from the fleet tests, litellm reports a cost of 0.0
+    instead of None for the same model, and ranking traces carry each vote's cost.)"""
+    subprocess.run([sys.executable, "-m", "rrm_select", *argv], check=True, stderr=subprocess.DEVNULL)
+
+
 def test_a_ray_dataset_gives_the_single_process_output(cluster: None, server: FakeOpenAIServer, tmp_path: Path) -> None:
     from rrm_select.ray_stage import select_dataset
 
     source = write_jsonl(tmp_path / "in.jsonl", make_rows(2000))
     reference = tmp_path / "ref.jsonl"
-    assert main(filter_args(source, reference, server, "--no-cache")) == 0
+    single_process(filter_args(source, reference, server, "--no-cache"))
     single_process_requests = len(server.requests)
     api_base = server.api_base
 
@@ -93,7 +101,7 @@ def test_filter_with_ray_resumes_to_the_single_process_file(
     rows = [*make_rows(150), [1, 2], {"prompt": "no id: numbered by position", "responses": ["a", "bb"]}]
     source = write_jsonl(tmp_path / "in.jsonl", rows)
     clean = tmp_path / "clean.jsonl"
-    assert main(filter_args(source, clean, server, "--no-cache")) == 0
+    single_process(filter_args(source, clean, server, "--no-cache"))
     clean_lines = clean.read_text().splitlines(keepends=True)
     assert json.loads(clean_lines[-1])["id"] == "151"
     # A run stopped after 40 rows, the last one torn mid-line:

@@ -26,7 +26,7 @@ from rrm_select.errors import InvalidArgumentError
 from rrm_select.judges.limit import ConcurrencyLimit
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: one object per deployment
 class _Deployment:
     id: str
     api_base: str
