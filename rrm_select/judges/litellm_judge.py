@@ -55,8 +55,8 @@ class LiteLLMJudge(Judge):
         api_key: sent to the server(s), never recorded in traces or errors.
         router: a ``litellm.Router`` whose deployments of `model` serve the judge (keys, weights
             and cooldown policy are the router's; ``max_parallel_requests`` in a deployment's
-            ``litellm_params`` sets its limit). Build it with ``num_retries=0``: retries are the
-            judge's own.
+            ``litellm_params`` sets its limit). Its retries are turned off per call: retries
+            are the judge's own.
         temperature, top_p, max_tokens: decoding settings (the RRM paper's by default).
         timeout: seconds allowed per request before it counts as a transient failure.
         max_concurrency: requests in flight at once, across every selection using this judge;
