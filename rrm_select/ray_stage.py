@@ -206,6 +206,8 @@ def filter_on_ray(
                         stats.skipped += 1
                         continue
                     out.write(json.dumps({fields.id: rid, **raw}) + "\n")  # the id travels with the row
+            if not pending.stat().st_size:  # every row is done already: no cluster needed
+                return stats
             if started_ray:
                 ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
             ray.data.DataContext.get_current().enable_progress_bars = False

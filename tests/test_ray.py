@@ -123,6 +123,11 @@ def test_filter_with_ray_resumes_to_the_single_process_file(
     assert summary.startswith(f"done: rows {len(rows)}/{len(rows)} (39 skipped, 2 rejected)")
     assert f"judge requests {len(server.requests) - before}" in summary
     assert (tmp_path / "out.jsonl.cache.sqlite").exists()  # every actor wrote to the one cache
+    after = len(server.requests)
+    # A finished run again: the last row of each file is judged again, from the actors' shared cache.
+    assert main(filter_args(source, out, server, "--ray")) == 0
+    assert len(server.requests) == after and out.read_bytes() == clean.read_bytes()
+    assert "(150 skipped, 1 rejected)" in capsys.readouterr().err
 
 
 def test_an_unreachable_judge_on_ray_is_the_judge_error(
