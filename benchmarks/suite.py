@@ -91,10 +91,11 @@ class Plan:
     mc_trials: int = 20_000
     adaptive_ks: tuple[int, ...] = (3, 5, 9)
     adaptive_selections: int = 120
-    wave_latency_s: float = 0.25
-    """The in-process judge's latency when timing the waves of adaptive voting."""
+    wave_latency_s: float = 0.4
+    """The in-process judge's latency when timing the waves of adaptive voting: long enough that
+    other processes' load on a shared machine hardly shows in it."""
     hedge_profile: Profile = field(default_factory=lambda: Profile("lognormal", median_s=0.25, sigma=1.0, seed=6))
-    hedge_selections: int = 120
+    hedge_selections: int = 100
     hedge_concurrency: int = 10
     """Few enough that litellm's CPU per request (about 6 ms) does not queue requests."""
     budget_n: int = 16
