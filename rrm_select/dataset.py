@@ -132,8 +132,9 @@ def _is_unicode(text: str) -> bool:
 def emit(row: Row, result: Selection, mode: Emit, margin: float | None = None) -> list[dict[str, Any]]:
     """Output records for one row.
 
-    Per-run accounting (latencies, usage, whether a vote came from the cache) is left out of the
-    trace, so a resumed or repeated run writes the same bytes as an uninterrupted one."""
+    Per-run accounting (latencies, usage, costs, retries and hedges, whether a vote came from the
+    cache) is left out of the trace, so a resumed or repeated run writes the same bytes as an
+    uninterrupted one."""
     if mode == "best":
         cut_short = {"stopped_early": result.stopped_early} if result.stopped_early else {}
         return [
@@ -151,7 +152,7 @@ def emit(row: Row, result: Selection, mode: Emit, margin: float | None = None) -
     for match in trace["matches"]:
         del match["requests"], match["retries"], match["hedges"]
         for vote in match["votes"]:
-            del vote["latency_s"], vote["cached"]
+            del vote["latency_s"], vote["cached"], vote["cost_usd"]
     return [{"id": row.id, "query": row.query_value, "candidates": row.candidates, **trace}]
 
 

@@ -184,8 +184,8 @@ def test_invalid_input_stops_at_once(
 
 def test_unknown_option_is_a_usage_error(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        main(["filter", "in.jsonl", "-o", "out.jsonl", "--method", "swiss"])
-    assert exit_info.value.code == 2 and "invalid choice: 'swiss'" in capsys.readouterr().err
+        main(["filter", "in.jsonl", "-o", "out.jsonl", "--method", "round-robin"])
+    assert exit_info.value.code == 2 and "invalid choice: 'round-robin'" in capsys.readouterr().err
 
 
 def test_unreachable_judge_stops_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
