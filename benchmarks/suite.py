@@ -94,6 +94,8 @@ class Plan:
     wave_latency_s: float = 0.4
     """The in-process judge's latency when timing the waves of adaptive voting: long enough that
     other processes' load on a shared machine hardly shows in it."""
+    wave_selections: int = 32
+    """Selections timed at once per point (how many waves a selection needs varies a lot)."""
     hedge_profile: Profile = field(default_factory=lambda: Profile("lognormal", median_s=0.25, sigma=1.0, seed=6))
     hedge_selections: int = 100
     hedge_concurrency: int = 10
@@ -117,6 +119,7 @@ QUICK = Plan(
     adaptive_ks=(3, 5),
     adaptive_selections=40,
     wave_latency_s=0.1,
+    wave_selections=8,
     hedge_profile=Profile("lognormal", median_s=0.1, sigma=1.0, seed=6),
     hedge_selections=30,
     budgets=(8, 32),
@@ -308,8 +311,9 @@ async def adaptive(plan: Plan) -> dict[str, list[dict[str, Any]]]:
     p = plan.accuracies[len(plan.accuracies) // 2]
     for k in plan.adaptive_ks:
         for mode in ("off", "decided", "confident"):
-            # few selections at once, so the event loop's own work hardly delays the waves
-            timed = await simulate("knockout", 8, k, p, 8, plan.seed, latency_s=plan.wave_latency_s, early_stop=mode)
+            timed = await simulate(
+                "knockout", 8, k, p, plan.wave_selections, plan.seed, latency_s=plan.wave_latency_s, early_stop=mode
+            )
             judge_latencies = round(timed["wall_s"] / plan.wave_latency_s, 2)
             latency.append({"k": k, "p": p, "early_stop": mode, "judge_latencies": judge_latencies})
     return {"calls": calls, "latency": latency}

@@ -184,7 +184,10 @@ def _adaptive(figures: dict[str, list[dict[str, Any]]], plan: dict[str, Any]) ->
             '`"confident"` (also stop once the leader is ahead with posterior probability 0.95).'
         ),
         calls,
-        f"What the waves cost in latency: mean selection time in judge latencies (p={p}, 3 rounds; off = 3).",
+        (
+            f"What the waves cost in latency: mean time of {plan['wave_selections']} selections in judge latencies "
+            f"(p={p}, 3 rounds; off = 3)."
+        ),
         latency,
     ]
 
