@@ -186,7 +186,7 @@ def _adaptive(figures: dict[str, list[dict[str, Any]]], plan: dict[str, Any]) ->
         calls,
         (
             f"What the waves cost in latency: mean time of {plan['wave_selections']} selections in judge latencies "
-            f"(p={p}, 3 rounds; off = 3)."
+            f"(p={p}, 3 rounds: 3 latencies when off)."
         ),
         latency,
     ]
