@@ -23,6 +23,7 @@ from rrm_select import (
 from rrm_select.cache import JudgmentCache
 from rrm_select.judges.base import Generation, Prompt, Sample
 from rrm_select.judges.hedging import Hedge
+from rrm_select.selectors.elo import circle_schedule
 from rrm_select.types import Verdict
 from rrm_select.voting import next_wave
 
@@ -367,3 +368,22 @@ def test_a_failed_arrival_fails_the_selection_and_cancels_the_rest() -> None:
     with pytest.raises(ConnectionError, match="generator went away"):
         asyncio.run(main())
     assert pending[0].cancelled()
+
+
+@pytest.mark.parametrize("n", [2, 5, 8, 9])
+def test_round_robin_schedule_is_balanced_rounds(n: int) -> None:
+    schedule = circle_schedule(n, np.random.default_rng(n))
+    assert sorted(schedule) == list(itertools.combinations(range(n), 2))
+    per_round = n // 2
+    for start in range(0, len(schedule), per_round):
+        players = [c for pair in schedule[start : start + per_round] for c in pair]
+        assert len(players) == len(set(players))  # each round: disjoint pairs
+
+
+def test_elo_budget_spreads_matches_over_every_candidate() -> None:
+    judge = ScriptedJudge.by_score(quality)
+    result = EloSelector(judge, budget=32, seed=0).select("q", texts_of(16))
+    played = [m for m in result.matches if m.decided_by != "unplayed"]
+    games = [sum(c in (m.a, m.b) for m in played) for c in range(16)]
+    assert len(played) == 32 and min(games) == max(games) == 4
+    assert all(m.loser != result.best_index for m in played)  # the pick is unbeaten so far

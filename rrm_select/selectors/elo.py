@@ -73,11 +73,14 @@ async def round_robin(
     arrays indexed like `players`."""
     n = len(players)
     pairs = list(itertools.combinations(range(n), 2))
+    # Matches start (and so take the budget) in a seeded round-robin schedule: any prefix is a
+    # balanced partial round robin, not the first candidates playing everyone.
+    schedule = circle_schedule(n, t.rng(2, round))
     matches = await gather_fail_fast(
-        *(t.play(players[i], players[j], round, (players[i], players[j])) for i, j in pairs)
+        *(t.play(players[i], players[j], round, (players[i], players[j])) for i, j in schedule)
     )
     wins = np.zeros((n, n))
-    for (i, j), match in zip(pairs, matches, strict=True):
+    for (i, j), match in zip(schedule, matches, strict=True):
         wins[i, j], wins[j, i] = match.wins
     if rating == "bradley_terry":
         ratings = to_elo(bradley_terry(wins, prior=prior))
@@ -86,3 +89,17 @@ async def round_robin(
         results = [(i, j, wins[i, j] / played[i, j] if played[i, j] else 0.5) for i, j in pairs]
         ratings = online_elo(n, results, k=k)
     return ratings, wins.sum(axis=1)
+
+
+def circle_schedule(n: int, rng: np.random.Generator) -> list[tuple[int, int]]:
+    """Every pair of range(n) once, (low, high), as rounds of disjoint pairs (the circle method
+    over a seeded shuffle): in its first r rounds everyone has played r times (byes aside)."""
+    seats: list[int | None] = [int(i) for i in rng.permutation(n)] + ([None] if n % 2 else [])
+    schedule = []
+    for _ in range(len(seats) - 1):
+        half = len(seats) // 2
+        for a, b in zip(seats[:half], reversed(seats[half:])):
+            if a is not None and b is not None:
+                schedule.append((min(a, b), max(a, b)))
+        seats = [seats[0], seats[-1], *seats[1:-1]]  # the first seat stays, the others rotate
+    return schedule
