@@ -14,15 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import quality
-from fake_openai import FakeOpenAIServer, Reply, rrm_choice, split_prompt
+from conftest import prefer_quality, quality
+from fake_openai import FakeOpenAIServer, Reply
 
 from rrm_select.cli import main
-
-
-def prefer_quality(body: dict[str, Any]) -> Reply:
-    first, second = split_prompt(body)
-    return Reply(choices=[rrm_choice(1 if quality(first) > quality(second) else 2) for _ in range(body.get("n", 1))])
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import quality
+from conftest import by_quality, quality
 from fake_openai import (
     CONTENT_FAULTS,
     DECOY_FAULTS,
@@ -45,11 +45,6 @@ POLICY = RetryPolicy(max_attempts=4, initial_backoff_s=0.001, max_backoff_s=0.01
 # "slow" reply hangs far longer, so it can never sneak in under the timeout during a stall.
 TIMEOUT_S = 5.0
 SLOW_S = 60.0
-
-
-def by_quality(body: dict[str, Any]) -> int:
-    first, second = split_prompt(body)
-    return 1 if quality(first) > quality(second) else 2
 
 
 def fault_judge(server: FakeOpenAIServer, **options: Any) -> LiteLLMJudge:

@@ -9,8 +9,9 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
+from conftest import prefer_quality as perfect_judge
 from conftest import quality
-from fake_openai import FakeOpenAIServer, Reply, rrm_choice, split_prompt
+from fake_openai import FakeOpenAIServer, Reply
 
 from rrm_select import (
     InvalidArgumentError,
@@ -29,8 +30,7 @@ FAST = RetryPolicy(max_attempts=6, initial_backoff_s=0.01, max_backoff_s=0.1)
 
 def prefer_quality(body: dict[str, Any]) -> Reply:
     time.sleep(0.01)  # long enough for requests to overlap, so limits and balance show
-    first, second = split_prompt(body)
-    return Reply(choices=[rrm_choice(1 if quality(first) > quality(second) else 2) for _ in range(body.get("n", 1))])
+    return perfect_judge(body)
 
 
 class StoppableServer(FakeOpenAIServer):

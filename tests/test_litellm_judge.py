@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import pytest
-from conftest import quality
+from conftest import prefer_quality
 from fake_openai import Choice, FakeOpenAIServer, Reply, rrm_choice, split_prompt
 
 from rrm_select import (
@@ -31,12 +31,6 @@ FAST = RetryPolicy(max_attempts=4, initial_backoff_s=0.01, max_backoff_s=0.05)
 def judge(server: Any, **options: Any) -> LiteLLMJudge:
     options.setdefault("retry", FAST)
     return LiteLLMJudge("hosted_vllm/judge", api_base=server.api_base, api_key=KEY, **options)
-
-
-def prefer_quality(body: dict[str, Any]) -> Reply:
-    first, second = split_prompt(body)
-    verdict = 1 if quality(first) > quality(second) else 2
-    return Reply(choices=[rrm_choice(verdict) for _ in range(body.get("n", 1))])
 
 
 def one_vote(j: LiteLLMJudge, n: int = 1) -> list:

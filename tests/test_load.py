@@ -6,8 +6,8 @@ import asyncio
 import time
 from typing import Any
 
-from conftest import quality
-from fake_openai import FakeOpenAIServer, Reply, prompt_query, rrm_choice, split_prompt
+from conftest import prefer_quality, quality
+from fake_openai import FakeOpenAIServer, Reply, prompt_query
 
 from rrm_select import KnockoutSelector, LiteLLMJudge, RetryPolicy
 
@@ -17,8 +17,7 @@ SELECTIONS = 200
 
 def slow_by_quality(body: dict[str, Any]) -> Reply:
     time.sleep(0.03)  # long enough for requests to pile up against the limit
-    first, second = split_prompt(body)
-    return Reply(choices=[rrm_choice(1 if quality(first) > quality(second) else 2) for _ in range(body.get("n", 1))])
+    return prefer_quality(body)
 
 
 def limited_judge(server: FakeOpenAIServer) -> LiteLLMJudge:
