@@ -26,6 +26,17 @@ class BadRow(ValueError):
     """An input that cannot be judged (a dataset row goes to the rejects file with this reason)."""
 
 
+def unicode_error(text: str) -> UnicodeEncodeError | None:
+    """Why `text` is not valid Unicode (a lone surrogate, which JSON allows), or None.
+
+    Such text cannot be sent to a judge, used in a cache key or written back as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc
+    return None
+
+
 def query_text(value: Any) -> str:
     """The query the judge sees: a string as is; for chat messages, the last user turn, with
     earlier turns given before it as context (see the module docstring)."""

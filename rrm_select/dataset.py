@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from rrm_select.conversation import BadRow, candidate_text, query_text
+from rrm_select.conversation import BadRow, candidate_text, query_text, unicode_error
 from rrm_select.errors import InvalidArgumentError, MissingDependencyError
 from rrm_select.types import Selection
 
@@ -116,17 +116,9 @@ def check_row(raw: dict[str, Any], position: int, fields: Fields) -> Row:
         raise BadRow(f"field {fields.candidates!r} must be a non-empty list of candidates")
     texts = [candidate_text(c, i) for i, c in enumerate(candidates)]
     for what, text in [("query", query), *((f"candidate {i}", t) for i, t in enumerate(texts))]:
-        if not _is_unicode(text):  # JSON allows "\ud800"; it cannot be sent, cached or written back
+        if unicode_error(text) is not None:
             raise BadRow(f"{what} is not valid Unicode (it holds a lone surrogate)")
     return Row(row_id(raw, position, fields), raw[fields.query], query, texts)
-
-
-def _is_unicode(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def emit(row: Row, result: Selection, mode: Emit, margin: float | None = None) -> list[dict[str, Any]]:

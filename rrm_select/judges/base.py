@@ -143,7 +143,6 @@ class Judge(ABC):
     Args:
         format: renders prompts and parses verdicts (default: the RRM wire format).
         retry: retry and resampling policy.
-
         hedge: duplicate calls that are much slower than their peers (see `Hedge`); for endpoint
             judges, where one slow server response holds up a whole round.
 

@@ -215,7 +215,7 @@ class LiteLLMJudge(Judge):
         if not isinstance(exc, _api_error()):
             return exc  # not a judge failure (a bug or a cancellation): let it through unchanged
         cause = _describe(exc)
-        for secret in filter(None, [self._api_key, *(self.fleet.secrets if self.fleet else [])]):
+        for secret in self._secrets():
             cause = cause.replace(secret, "***")
         if _is_transient(litellm, exc):
             return JudgeUnavailableError(f"judge {self.name} failed {attempts} attempt(s); last: {cause}")

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, NoReturn, TypedDict, TypeVar
 
 import numpy as np
 
+from rrm_select.conversation import unicode_error
 from rrm_select.errors import BudgetExhaustedError, DeadlineExceededError, InvalidArgumentError
 from rrm_select.fail_fast import gather_fail_fast
 from rrm_select.judges.base import Ballot, CallBudget, Judge, VoteRequest
@@ -196,8 +197,7 @@ class Selector(ABC):
             raise InvalidArgumentError(f"budget must be an integer >= 1 (judge calls) or None, got {budget!r}")
         if deadline_s is not None and not deadline_s > 0:
             raise InvalidArgumentError(f"deadline_s must be > 0 seconds or None, got {deadline_s!r}")
-        if seed is not None and (not isinstance(seed, int) or seed < 0):
-            raise InvalidArgumentError(f"seed must be a non-negative integer or None, got {seed!r}")
+        _check_seed(seed)
         self.judge = judge
         self.rules = SelectorOptions(
             votes=votes,
@@ -332,10 +332,10 @@ def _check_seed(seed: object) -> None:
 def _check_text(value: object, name: str) -> None:
     if not isinstance(value, str):
         raise InvalidArgumentError(f"{name} must be a str, got {type(value).__name__}")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:  # a lone surrogate: no request, trace or cache key can hold it
-        raise InvalidArgumentError(f"{name} is not valid Unicode text: {exc.reason} at position {exc.start}") from exc
+    if (error := unicode_error(value)) is not None:
+        raise InvalidArgumentError(
+            f"{name} is not valid Unicode text: {error.reason} at position {error.start}"
+        ) from error
 
 
 def _check_input(query: object, candidates: object, where: str = "") -> None:

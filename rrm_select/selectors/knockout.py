@@ -63,7 +63,7 @@ class KnockoutSelector(Selector):
     async def _tournament(self, t: Tournament) -> tuple[list[int], list[float]]:
         n = len(t.texts)
         if self.finalists >= n and self.finalists > 1:  # too few for a knockout stage
-            return await self._final(t, list(range(n)), {text: 1.0 for text in range(n)}, round=1)
+            return await self._final(t, list(range(n)), {text: 1.0 for text in range(n)}, {}, round=1)
         bracket = build_bracket(n, t.rng(0))
         rounds = int(math.log2(len(bracket))) + 1
         # Heap numbering: node 1 is the final, node v's feeders are 2v and 2v+1, the
@@ -95,24 +95,23 @@ class KnockoutSelector(Selector):
             reached[finalists[0]] = float(rounds + 1)
             ranking = sorted(reached, key=lambda text: (-reached[text], -share[text], text))
             return ranking, [reached[text] for text in range(n)]
-        return await self._final(t, finalists, reached, round=stage + 1, share=share)
+        return await self._final(t, finalists, reached, share, round=stage + 1)
 
     async def _final(
         self,
         t: Tournament,
         finalists: list[int],
         reached: dict[int, float],
+        share: dict[int, float],
         *,
         round: int,
-        share: dict[int, float] | None = None,
     ) -> tuple[list[int], list[float]]:
-        """The round robin among `finalists`, then everyone else as the knockout left them."""
+        """The round robin among `finalists`, then everyone else as the knockout left them
+        (`reached` and `share` as in `_tournament`; `reached` is updated for the finalists)."""
         ratings, won = await round_robin(t, finalists, round=round)
         games = max(1.0, float(won.sum()))
         order = sorted(range(len(finalists)), key=lambda i: (-ratings[i], -won[i], finalists[i]))
         for i, text in enumerate(finalists):
             reached[text] = round + won[i] / games
-        rest = sorted(
-            set(reached) - set(finalists), key=lambda text: (-reached[text], -(share or {}).get(text, 0.0), text)
-        )
+        rest = sorted(set(reached) - set(finalists), key=lambda text: (-reached[text], -share.get(text, 0.0), text))
         return [finalists[i] for i in order] + rest, [reached[text] for text in range(len(t.texts))]
