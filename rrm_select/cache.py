@@ -47,11 +47,20 @@ class JudgmentCache:
         return {key: Vote.model_validate_json(vote) for key, vote in rows}
 
     def put(self, items: dict[str, Vote]) -> None:
+        """Store `items` atomically: after a crash, all of them are cached or none."""
         if not items:
             return
         rows = [(key, vote.model_dump_json()) for key, vote in items.items()]
+        # One transaction: the votes of one request land together or not at all, so a run
+        # killed mid-write resumes with the same request shapes (and token counts) as a clean one.
         with self._lock:
-            self._db.executemany("INSERT OR REPLACE INTO votes (key, vote) VALUES (?, ?)", rows)
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("INSERT OR REPLACE INTO votes (key, vote) VALUES (?, ?)", rows)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def __len__(self) -> int:
         with self._lock:

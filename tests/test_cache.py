@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 from conftest import quality
@@ -62,3 +65,29 @@ def test_clear(tmp_path: Path) -> None:
     assert judge.cache is not None and len(judge.cache) == 5
     judge.cache.clear()
     assert len(judge.cache) == 0
+
+
+def test_a_process_killed_while_storing_votes_keeps_all_of_them_or_none(tmp_path: Path) -> None:
+    # The votes of one request are stored together; a resume that found only some of them would
+    # ask for the rest in a smaller request, and its row would differ from a clean run's.
+    path = tmp_path / "c.db"
+    script = textwrap.dedent(
+        f"""
+        import os
+        from rrm_select.cache import JudgmentCache
+        from rrm_select.types import Vote
+
+        cache = JudgmentCache({str(path)!r})
+        inserts = []
+        def die_on_the_second_insert(sql):
+            inserts.extend(["insert"] if sql.startswith("INSERT") else [])
+            if len(inserts) == 2:
+                os._exit(9)  # as abrupt as SIGKILL: no cleanup, no rollback
+        cache._db.set_trace_callback(die_on_the_second_insert)
+        vote = Vote(first=0, second=1, verdict=1, answer="a", reasoning=None, finish_reason="stop", latency_s=0.1)
+        cache.put({{"k1": vote, "k2": vote, "k3": vote}})
+        """
+    )
+    died = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=60)
+    assert died.returncode == 9, died.stderr
+    assert len(JudgmentCache(path)) == 0
