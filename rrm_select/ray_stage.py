@@ -32,6 +32,7 @@ from rrm_select.dataset import Emit, Fields, JsonlSink, row_id
 from rrm_select.errors import InvalidArgumentError, MissingDependencyError, RRMError
 from rrm_select.filter_job import FilterJob, FilterStats
 from rrm_select.selectors.base import Selector
+from rrm_select.sync_loop import run_sync
 from rrm_select.types import Usage
 
 
@@ -97,7 +98,7 @@ class SelectionStage:
             job = FilterJob(self.selector, _Collected("output", written), _Collected("rejects", written),
                             fields=self.fields, mode=self.emit, margin=self.margin, seed=self.seed,
                             window=max(1, len(raws)))  # fmt: skip
-            last = ("usage", self.selector.run_sync(job.run(raws)).usage.model_dump_json())
+            last = ("usage", run_sync(job.run(raws)).usage.model_dump_json())
         except RRMError as exc:
             if not self.report_errors:
                 raise

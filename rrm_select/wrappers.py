@@ -25,6 +25,7 @@ from rrm_select.judges.base import Judge
 from rrm_select.judges.litellm_judge import import_litellm
 from rrm_select.selectors.base import Selector
 from rrm_select.selectors.knockout import KnockoutSelector
+from rrm_select.sync_loop import run_sync
 from rrm_select.types import Selection, Usage
 
 T = TypeVar("T")
@@ -100,7 +101,7 @@ def completion(
 ) -> Any:
     """Sync `acompletion`; safe inside a running event loop."""
     chooser = _chooser(selector, judge)
-    return chooser.run_sync(acompletion(model=model, messages=messages, n=n, selector=chooser, **kwargs))
+    return run_sync(acompletion(model=model, messages=messages, n=n, selector=chooser, **kwargs))
 
 
 def selection_of(response: Any) -> Selection:
@@ -163,7 +164,7 @@ def rerank(
     top_k: int | None = None,
 ) -> Reranked[T]:
     """Sync `arerank`; safe inside a running event loop."""
-    return selector.run_sync(arerank(query, items, selector=selector, text=text, top_k=top_k))
+    return run_sync(arerank(query, items, selector=selector, text=text, top_k=top_k))
 
 
 def _chooser(selector: Selector | None, judge: Judge | None) -> Selector:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from typing import Any
@@ -36,6 +39,28 @@ def judge(server: Any, **options: Any) -> LiteLLMJudge:
 def one_vote(j: LiteLLMJudge, n: int = 1) -> list:
     ballots = asyncio.run(j.ajudge([VoteRequest("q", "a 1", "b 2", n, (0, 1))]))
     return ballots
+
+
+def test_a_program_that_makes_a_selector_per_request_prints_nothing_but_its_output() -> None:
+    # A selector per request (what `completion(judge=...)` does) must not leave litellm tasks
+    # pending behind it, nor warnings at exit.
+    script = textwrap.dedent(
+        """
+        import gc, sys
+        from rrm_select import KnockoutSelector, LiteLLMJudge
+        for seed in range(3):
+            selector = KnockoutSelector(LiteLLMJudge("hosted_vllm/judge", api_base=sys.argv[1]), seed=seed)
+            print(selector.select("q", ["a 1", "b 3", "c 2"]).best_index)
+            del selector
+            gc.collect()
+        """
+    )
+    with FakeOpenAIServer(prefer_quality) as server:
+        run = subprocess.run([sys.executable, "-c", script, server.api_base], check=False, capture_output=True,
+                             text=True, timeout=120)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["1", "1", "1"]
+    assert run.stderr == ""
 
 
 @pytest.mark.parametrize("selector", [KnockoutSelector, EloSelector])

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import threading
 import time
-import weakref
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Awaitable, Coroutine, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, NoReturn, TypedDict, TypeVar
+from typing import ClassVar, NoReturn, TypedDict
 
 import numpy as np
 
@@ -25,6 +23,7 @@ from rrm_select.conversation import unicode_error
 from rrm_select.errors import BudgetExhaustedError, DeadlineExceededError, InvalidArgumentError
 from rrm_select.fail_fast import gather_fail_fast
 from rrm_select.judges.base import Ballot, CallBudget, Judge, VoteRequest
+from rrm_select.sync_loop import run_sync
 from rrm_select.types import Decision, Match, Method, Selection, StopReason, Usage, Vote
 from rrm_select.voting import (
     EarlyStop,
@@ -37,8 +36,6 @@ from rrm_select.voting import (
     order_disagreements,
     vote_orders,
 )
-
-T = TypeVar("T")
 
 
 @dataclass
@@ -208,7 +205,6 @@ class Selector(ABC):
             deadline_s=deadline_s,
         )
         self.seed = seed
-        self._loop = _LoopThread()
 
     @property
     def votes(self) -> int:
@@ -223,16 +219,11 @@ class Selector(ABC):
 
         `seed` overrides the selector's seed for this selection only.
         """
-        return self._loop.run(self.aselect(query, candidates, seed=seed))
-
-    def run_sync(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run a coroutine on this selector's private event loop (what `select` does), from
-        plain code or from inside a running loop."""
-        return self._loop.run(coro)
+        return run_sync(self.aselect(query, candidates, seed=seed))
 
     def select_many(self, queries: Sequence[str], candidates: Sequence[Sequence[str]]) -> list[Selection]:
         """`select` for many queries at once (they share the judge's concurrency)."""
-        return self._loop.run(self.aselect_many(queries, candidates))
+        return run_sync(self.aselect_many(queries, candidates))
 
     async def aselect(self, query: str, candidates: Sequence[str], *, seed: int | None = None) -> Selection:
         """Async `select`."""
@@ -418,32 +409,3 @@ def _renumber(match: Match, first_of: dict[int, int]) -> Match:
     return match.model_copy(
         update={"a": first_of[match.a], "b": first_of[match.b], "winner": first_of[match.winner], "votes": votes}
     )
-
-
-class _LoopThread:
-    """A private event loop on a daemon thread, started on first use.
-
-    `select()` runs its coroutine here, so it works the same with or without an event loop
-    already running in the caller's thread (Jupyter, FastAPI), and every sync call reuses one
-    loop (HTTP clients cached by litellm stay valid between calls).
-    """
-
-    def __init__(self) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._lock = threading.Lock()
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        with self._lock:
-            if self._loop is None:
-                self._loop = asyncio.new_event_loop()
-                threading.Thread(target=self._loop.run_forever, name="rrm-select-loop", daemon=True).start()
-                # When the selector goes away, its thread ends (no thread leaked per selector). The
-                # loop is stopped, not closed: litellm caches HTTP clients per loop and closes them
-                # at exit, which fails noisily on a closed loop.
-                weakref.finalize(self, self._loop.call_soon_threadsafe, self._loop.stop)
-        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
-        try:
-            return future.result()
-        except BaseException:
-            future.cancel()  # Ctrl-C in the caller must not leave judge requests running
-            raise
