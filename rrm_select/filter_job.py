@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,14 +58,9 @@ class FilterJob:
     stats: FilterStats = field(default_factory=FilterStats)
 
     async def run(self, rows: Iterable[dict[str, Any]]) -> FilterStats:
-        done = self.output.done | self.rejects.done
         queue: deque[tuple[Row | None, str, asyncio.Task[Selection] | str]] = deque()
         try:
-            for position, raw in enumerate(rows):
-                rid = row_id(raw, position, self.fields)
-                if rid in done:
-                    self.stats.skipped += 1
-                    continue
+            for position, rid, raw in rows_to_do(rows, self.fields, self.output, self.rejects, self.stats):
                 try:
                     row = check_row(raw, position, self.fields)
                 except BadRow as bad:
@@ -108,6 +103,20 @@ class FilterJob:
     def _reject(self, row_id: str, reason: str) -> None:
         self.rejects.write([{"id": row_id, "reason": reason}])
         self.stats.rejected += 1
+
+
+def rows_to_do(
+    rows: Iterable[dict[str, Any]], fields: Fields, output: JsonlSink, rejects: JsonlSink, stats: FilterStats
+) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """(position, id, row) for each of `rows` not yet in `output` or `rejects`; skipped rows are
+    counted in `stats`. This is what makes a rerun a resume."""
+    done = output.done | rejects.done
+    for position, raw in enumerate(rows):
+        rid = row_id(raw, position, fields)
+        if rid in done:
+            stats.skipped += 1
+            continue
+        yield position, rid, raw
 
 
 def _ready(item: asyncio.Task[Selection] | str) -> bool:

@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from rrm_select import errors
-from rrm_select.dataset import Emit, Fields, JsonlSink, row_id
+from rrm_select.dataset import Emit, Fields, JsonlSink
 from rrm_select.errors import InvalidArgumentError, MissingDependencyError, RRMError
-from rrm_select.filter_job import FilterJob, FilterStats
+from rrm_select.filter_job import FilterJob, FilterStats, rows_to_do
 from rrm_select.selectors.base import Selector
 from rrm_select.sync_loop import run_sync
 from rrm_select.types import Usage
@@ -195,17 +195,12 @@ def filter_on_ray(
     one started (and stopped) here."""
     ray = import_ray()
     fields: Fields = options.setdefault("fields", Fields())
-    done = output.done | rejects.done
     started_ray = not ray.is_initialized()
     try:
         with tempfile.TemporaryDirectory(prefix="rrm-select-ray-") as tmp:
             pending = Path(tmp) / "rows.jsonl"
             with pending.open("w", encoding="utf-8") as out:
-                for position, raw in enumerate(rows):
-                    rid = row_id(raw, position, fields)
-                    if rid in done:
-                        stats.skipped += 1
-                        continue
+                for _, rid, raw in rows_to_do(rows, fields, output, rejects, stats):
                     out.write(json.dumps({fields.id: rid, **raw}) + "\n")  # the id travels with the row
             if not pending.stat().st_size:  # every row is done already: no cluster needed
                 return stats
