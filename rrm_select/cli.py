@@ -82,6 +82,8 @@ def _judge_options(parser: argparse.ArgumentParser) -> None:
     judge.add_argument("--temperature", type=float, default=0.6)
     judge.add_argument("--timeout", type=float, default=600.0, help="seconds per judge request")
     judge.add_argument("--max-attempts", type=int, default=6, help="attempts per request on transient failures")
+    judge.add_argument("--max-text-chars", type=int, metavar="CHARS", help="cut a query or candidate longer than "
+                       "CHARS to its first and last CHARS/2 characters (default: send whole, refuse what is too long)")  # fmt: skip
     judge.add_argument("--force-verdict", type=int, metavar="CHARS", help="structured outputs: at most CHARS of "
                        "reasoning, then a forced verdict (for weak judges)")  # fmt: skip
     method = parser.add_argument_group("selection")
@@ -116,6 +118,7 @@ def _judge_options(parser: argparse.ArgumentParser) -> None:
 
 def make_judge(args: argparse.Namespace) -> Judge:
     regex = RRMFormat().verdict_regex(args.force_verdict) if args.force_verdict else None
+    fmt = RRMFormat(max_text_chars=args.max_text_chars)
     retry = RetryPolicy(max_attempts=args.max_attempts)
     if args.vllm:
         if args.model or args.api_base:
@@ -126,7 +129,7 @@ def make_judge(args: argparse.Namespace) -> Judge:
 
         engine = dict(_engine_option(option) for option in args.vllm_arg)
         return VLLMJudge(args.vllm, max_tokens=args.max_tokens, temperature=args.temperature, verdict_regex=regex,
-                         retry=retry, **engine)  # fmt: skip
+                         format=fmt, retry=retry, **engine)  # fmt: skip
     if not args.model:
         raise InvalidArgumentError("no judge: give --model (and --api-base for a local server) or --vllm MODEL")
     from rrm_select.judges.litellm_judge import LiteLLMJudge
@@ -140,6 +143,7 @@ def make_judge(args: argparse.Namespace) -> Judge:
         timeout=args.timeout,
         max_concurrency=args.concurrency,
         verdict_regex=regex,
+        format=fmt,
         retry=retry,
         hedge=Hedge(factor=args.hedge) if args.hedge else None,
     )

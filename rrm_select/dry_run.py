@@ -8,14 +8,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from rrm_select.dataset import BadRow, Fields, check_row
-from rrm_select.formats import RRMFormat
+from rrm_select.formats import RRMFormat, keep_ends
 
 CHARS_PER_TOKEN = 4  # a rough average for English text and code; the real count is the tokenizer's
 
 
 def estimate(rows: Iterable[dict[str, Any]], fields: Fields, args: argparse.Namespace) -> str:
     """A report: rows, matches, requests and votes, estimated prompt tokens, and a sample request."""
-    fmt = RRMFormat()
+    fmt = RRMFormat(max_text_chars=args.max_text_chars)
     both = args.order == "both"
     requests_per_match = 2 if both or (args.votes > 1 and args.order != "per_match") else 1
     votes_per_match = args.votes * (2 if both else 1)
@@ -33,7 +33,8 @@ def estimate(rows: Iterable[dict[str, Any]], fields: Fields, args: argparse.Name
         row_matches = n - 1 if args.method == "knockout" else n * (n - 1) // 2
         matches += row_matches
         if n > 1:
-            average = sum(len(t) for t in texts) / n
+            as_sent = [keep_ends(t, fmt.max_text_chars) for t in texts] if fmt.max_text_chars else texts
+            average = sum(len(t) for t in as_sent) / n
             one_prompt = sum(len(m["content"]) for m in fmt.render(row.query, "", "")) + 2 * average
             prompt_chars += int(row_matches * requests_per_match * one_prompt)
             if sample is None:

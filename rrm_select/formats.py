@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Protocol, runtime_checkable
 
+from rrm_select.errors import InvalidArgumentError
 from rrm_select.types import Verdict
 
 Message = dict[str, str]
@@ -50,12 +51,33 @@ class RRMFormat:
         require_think_end: the reference rule: an output whose reasoning never closed with
             `</think>` (usually cut off at the token limit) has no verdict. Set False for judges
             that answer without thinking; the whole output is then the answer.
+        max_text_chars: None (default): texts go to the judge whole, and one too long for its
+            context is refused (`JudgeRejectedError`). Otherwise the query and each candidate
+            longer than this keep their first and last `max_text_chars / 2` characters, joined by
+            a line saying how many were cut (see `keep_ends`): the ends are where answers state
+            their approach and their result. At about 4 characters a token, the three texts take
+            at most `3 * max_text_chars / 4` tokens of the judge's context; the rest is for the
+            template (about 500 tokens) and the reasoning.
     """
 
     require_think_end: bool = True
-    version: ClassVar[str] = "rrm-1"
+    max_text_chars: int | None = None
+    base_version: ClassVar[str] = "rrm-1"
+
+    def __post_init__(self) -> None:
+        if self.max_text_chars is not None and self.max_text_chars < 2:
+            raise InvalidArgumentError(f"max_text_chars must be at least 2 (or None), got {self.max_text_chars}")
+
+    @property
+    def version(self) -> str:
+        """The format version, with the cut length when texts are cut (votes on cut texts differ)."""
+        if self.max_text_chars is None:
+            return self.base_version
+        return f"{self.base_version}+ends{self.max_text_chars}"
 
     def render(self, query: str, first: str, second: str) -> list[Message]:
+        if self.max_text_chars is not None:
+            query, first, second = (keep_ends(text, self.max_text_chars) for text in (query, first, second))
         # Sequential str.replace over the template would re-scan inserted text; splitting on the
         # placeholders and concatenating inserts each text exactly once, verbatim.
         head, rest = USER_TEMPLATE.split("{question}")
@@ -89,6 +111,17 @@ class RRMFormat:
             # A reasoning parser already split the output; content is the answer alone.
             return content
         return None if self.require_think_end else content
+
+
+def keep_ends(text: str, max_chars: int) -> str:
+    """`text` if it has at most `max_chars` characters; otherwise its first and last characters
+    (`max_chars` in all, the odd one at the head) around a line saying how many were cut."""
+    if len(text) <= max_chars:
+        return text
+    head = (max_chars + 1) // 2
+    tail = max_chars - head
+    cut = len(text) - max_chars
+    return f"{text[:head]}\n\n[... {cut:,} characters cut ...]\n\n{text[len(text) - tail :]}"
 
 
 def split_reasoning(text: str) -> tuple[str, str | None]:

@@ -153,6 +153,20 @@ def test_dry_run_calls_no_judge(tmp_path: Path, server: FakeOpenAIServer, capsys
     assert server.requests == [] and not out.exists()
 
 
+def test_dry_run_counts_texts_as_they_will_be_sent(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    rows = [{"id": "long", "prompt": "q", "responses": ["x" * 100_000, "y" * 100_000]}]
+    source = str(write_jsonl(tmp_path / "in.jsonl", rows))
+
+    def estimated_prompt_tokens(*more: str) -> int:
+        assert main(["filter", source, "-o", str(tmp_path / "o.jsonl"), "--dry-run", "--model", "m", *more]) == 0
+        line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("prompt tokens: about "))
+        return int(line.split()[3].replace(",", ""))
+
+    whole, cut = estimated_prompt_tokens(), estimated_prompt_tokens("--max-text-chars", "2000")
+    as_sent = 2000 + len("\n\n[... 98,000 characters cut ...]\n\n")
+    assert whole - cut == pytest.approx(2 * (100_000 - as_sent) / 4, abs=2)  # both candidates, 4 chars a token
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

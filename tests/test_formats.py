@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rrm_select import RRMFormat
-from rrm_select.formats import SUFFIX, SYSTEM, USER_TEMPLATE, last_boxed
+from rrm_select import InvalidArgumentError, RRMFormat
+from rrm_select.formats import SUFFIX, SYSTEM, USER_TEMPLATE, keep_ends, last_boxed
 
 # Reference strings, typed independently from the protocol notes (not imported from the package).
 REF_SYSTEM = (
@@ -143,3 +143,31 @@ def test_verdict_regex_only_admits_well_formed_verdicts() -> None:
 
     assert split_reasoning(good) == ("\n\n\\boxed{Assistant 2}", "short thought")
     assert split_reasoning("no end") == ("no end", None)
+
+
+@pytest.mark.parametrize(("length", "limit"), [(10, 10), (11, 10), (1001, 100), (1000, 101), (50, 2)])
+def test_keep_ends_keeps_the_first_and_last_characters_and_says_how_many_were_cut(length: int, limit: int) -> None:
+    text = "".join(chr(0x4E00 + i % 500) for i in range(length))  # no two neighbours alike
+    kept = keep_ends(text, limit)
+    if length <= limit:
+        assert kept is text
+        return
+    head, marker, tail = kept.split("\n\n")
+    assert len(head) + len(tail) == limit and len(head) - len(tail) in (0, 1)
+    assert text.startswith(head) and text.endswith(tail)
+    assert marker == f"[... {length - limit:,} characters cut ...]"
+
+
+def test_cut_texts_are_a_format_version_of_their_own() -> None:
+    # The version is part of every cache key: votes on cut texts must not be served for whole ones.
+    assert RRMFormat().version == "rrm-1"
+    assert (
+        len({RRMFormat().version, RRMFormat(max_text_chars=1000).version, RRMFormat(max_text_chars=999).version}) == 3
+    )
+    whole = RRMFormat().render("q", "a" * 30, "b")
+    assert RRMFormat(max_text_chars=30).render("q", "a" * 30, "b") == whole  # nothing over the limit: same bytes
+    user = RRMFormat(max_text_chars=10).render("Q" * 25, "a" * 30, "b")[1]["content"]
+    assert "QQQQQ\n\n[... 15 characters cut ...]\n\nQQQQQ" in user
+    assert "aaaaa\n\n[... 20 characters cut ...]\n\naaaaa" in user
+    with pytest.raises(InvalidArgumentError, match="max_text_chars must be at least 2"):
+        RRMFormat(max_text_chars=0)

@@ -12,7 +12,7 @@ import pytest
 from fake_openai import Choice, FakeOpenAIServer, Reply
 from test_cli import judge_args, read_jsonl, write_jsonl
 
-from rrm_select import JudgeRejectedError, KnockoutSelector, LiteLLMJudge, RetryPolicy, Selection
+from rrm_select import JudgeRejectedError, KnockoutSelector, LiteLLMJudge, RetryPolicy, RRMFormat, Selection
 from rrm_select.cli import main
 from rrm_select.formats import SUFFIX
 
@@ -120,6 +120,35 @@ def test_a_1mb_candidate_beyond_the_context_is_a_clear_error() -> None:
     assert "maximum context length" in message and "hosted_vllm/judge" in message
     assert len(message) < 2_000  # says what happened without echoing the megabyte back
     assert len(server.requests) == 1  # refused once, not retried
+
+
+def test_a_1mb_candidate_cut_to_its_ends_is_judged_on_its_head_and_tail(tmp_path: Path) -> None:
+    # The same server, with texts cut to 40,000 characters: the judge sees both ends of the
+    # megabyte and prefers it for its conclusion, which only the tail holds.
+    def context_of_100k_chars_prefers_the_conclusion(body: dict[str, Any]) -> Reply:
+        user = body["messages"][-1]["content"]
+        if len(user) > 100_000:
+            return Reply(status=400, error="This model's maximum context length is 32768 tokens.")
+        first = user.split("### Assistant 1", 1)[1].split("### Assistant 2", 1)[0]
+        verdict = 1 if "CONCLUSION: 42" in first else 2
+        return Reply(choices=[Choice(f"ok</think>\\boxed{{Assistant {verdict}}}")] * body.get("n", 1))
+
+    huge = "OPENING: the plan.\n" + "word " * 200_000 + "\nCONCLUSION: 42"
+    cut = RRMFormat(max_text_chars=40_000)
+    with FakeOpenAIServer(context_of_100k_chars_prefers_the_conclusion) as server:
+        judge = LiteLLMJudge("hosted_vllm/judge", api_base=server.api_base, format=cut)
+        result = KnockoutSelector(judge, order="both", seed=0).select("q", [PLAIN, huge])
+        assert result.best == huge and all(v.winner == 1 for v in result.votes)
+        sent = [r["messages"][-1]["content"] for r in server.requests]
+        assert len(sent) == 2 and all(len(user) < 41_000 for user in sent)
+        assert all("OPENING: the plan." in u and f"[... {len(huge) - 40_000:,} characters cut ...]" in u for u in sent)
+        # The same from the command line: the row is judged instead of rejected.
+        rows = [{"id": "long", "prompt": "q", "responses": [PLAIN, huge]}]
+        out = tmp_path / "out.jsonl"
+        args = [str(write_jsonl(tmp_path / "in.jsonl", rows)), "-o", str(out), *judge_args(server)]
+        assert main(["filter", *args, "--max-text-chars", "40000"]) == 0
+    assert [r["chosen_index"] for r in read_jsonl(out)] == [1]
+    assert not read_jsonl(tmp_path / "out.jsonl.rejects.jsonl")
 
 
 def test_a_dataset_row_with_a_lone_surrogate_is_rejected_not_fatal(tmp_path: Path) -> None:
