@@ -4,6 +4,7 @@ knockout with finalists and a call budget change.
 
     .venv/bin/python benchmarks/suite.py            # the full run (about 7 minutes on 2 cores)
     .venv/bin/python benchmarks/suite.py --quick    # a smoke run (about a minute), written to a temp folder
+    .venv/bin/python benchmarks/suite.py --only budget   # rerun one section, keep the rest
 
 The full run writes benchmarks/results/suite.json (every figure), suite.md (the tables, also
 printed) and suite.png, and rewrites the README's block between the suite markers.
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import math
 import os
@@ -133,6 +135,8 @@ METHODS: dict[str, MakeSelector] = {
     "elo": EloSelector,
     "swiss": SwissSelector,
 }
+SECTIONS = ("critical_path", "hedging", "client_cpu", "accuracy", "adaptive", "budget")
+"""The report's sections, in the order they run."""
 BUDGETED = (("knockout", 1), ("knockout", 3), ("knockout+4", 1), ("swiss", 1), ("elo", 1))
 """The (method, votes) pairs the budget section compares."""
 
@@ -371,7 +375,7 @@ async def _closed_loop(selector: Selector, draws: list[list[str]], concurrency: 
 # --- the run ---------------------------------------------------------------------------------------
 
 
-async def run(plan: Plan) -> dict[str, Any]:
+async def run(plan: Plan, only: Sequence[str] = ()) -> dict[str, Any]:
     litellm = import_litellm()  # its import (seconds) stays out of every timing
     litellm.suppress_debug_info = True
     logging.getLogger("LiteLLM").setLevel(logging.ERROR)  # it warns once per request when its pool fills
@@ -386,6 +390,8 @@ async def run(plan: Plan) -> dict[str, Any]:
             "budget": lambda: budget(plan),
         }
         for name, step in steps.items():
+            if only and name not in only:
+                continue
             started = time.perf_counter()
             figures[name] = await step()
             print(f"{name}: {time.perf_counter() - started:.1f} s", file=sys.stderr)
@@ -396,12 +402,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a smoke run: fewer points, shorter latencies")
     parser.add_argument("--out", type=Path, help="results folder (default: benchmarks/results; --quick: a temp folder)")
+    parser.add_argument("--only", action="append", choices=SECTIONS, default=[],
+                        help="rerun this section (repeatable) and keep the others from the folder's suite.json")  # fmt: skip
     args = parser.parse_args()
     plan = QUICK if args.quick else Plan()
     out = args.out or (Path(tempfile.mkdtemp(prefix="rrm-suite-")) if args.quick else RESULTS)
     load_before = os.getloadavg()
     started = time.perf_counter()
-    figures = asyncio.run(run(plan))
+    figures = asyncio.run(run(plan, args.only))
     meta = {
         "command": "python benchmarks/suite.py" + (" --quick" if args.quick else ""),
         "runtime_s": round(time.perf_counter() - started, 1),
@@ -409,7 +417,14 @@ def main() -> None:
         "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "plan": asdict(plan),
     }
-    report = {"meta": meta, **figures}
+    if args.only:  # the last full run stays the report's meta; the rerun is listed under it
+        report = json.loads((out / "suite.json").read_text())
+        meta["command"] += "".join(f" --only {name}" for name in args.only)
+        meta.pop("plan")
+        report["meta"]["reruns"] = [*report["meta"].get("reruns", []), meta]
+        report.update(figures)
+    else:
+        report = {"meta": meta, **figures}
     markdown = suite_report.write(report, out)
     print(markdown)
     if not args.quick:

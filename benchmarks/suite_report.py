@@ -49,6 +49,8 @@ def tables(report: dict[str, Any]) -> str:
             f"(load average {meta['load_average_before_after'][0]} before, {meta['load_average_before_after'][1]} after)."
         )
     ]
+    for rerun in meta.get("reruns", []):
+        parts[0] += f" Rerun since: `{rerun['command']}`, {rerun['runtime_s']:.0f} s."
     parts += _critical_path(report["critical_path"], report["client_cpu"], plan)
     parts += _accuracy(report["accuracy"], plan)
     parts += _adaptive(report["adaptive"], plan)

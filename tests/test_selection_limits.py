@@ -19,6 +19,7 @@ from rrm_select import (
     InvalidArgumentError,
     KnockoutSelector,
     ScriptedJudge,
+    SwissSelector,
 )
 from rrm_select.cache import JudgmentCache
 from rrm_select.judges.base import Generation, Prompt, Sample
@@ -139,6 +140,41 @@ def test_knockout_budget_returns_the_best_so_far(budget: int) -> None:
     assert sorted(result.ranking) == list(range(8))
     # The champion never lost a played match.
     assert all(m.loser != result.best_index for m in played)
+
+
+@pytest.mark.parametrize(("selector", "n"), [(KnockoutSelector, 16), (SwissSelector, 8)])
+def test_a_budget_below_the_full_vote_count_plays_every_match_with_fewer_votes(selector: type, n: int) -> None:
+    # Five votes in random order need two calls for most matches; with a call per match (and a
+    # few over) the early matches give up votes instead of leaving later matches unplayed.
+    texts = texts_of(n)
+    matches = selector(ScriptedJudge.by_score(quality), seed=1).planned_matches(n)
+    judge = ScriptedJudge.by_score(quality)
+    result = selector(judge, votes=5, budget=matches + 2, seed=1).select("q", texts)
+    assert result.stopped_early is None and len(result.matches) == matches
+    assert all(m.decided_by == "majority" and m.requests >= 1 for m in result.matches)
+    assert matches <= judge.calls == result.usage.requests <= matches + 2
+    assert any(len(m.votes) < 5 for m in result.matches)  # the votes were what gave way
+    assert result.best_index == best_of(texts)
+
+
+def test_spare_calls_go_to_the_last_matches_to_start() -> None:
+    # order="alternate" with 2 votes: every match wants two calls (one per order), the floor is
+    # one. A surplus of two is shared only when every later match could get as much, so it ends
+    # with the last two matches: the second semi-final to start and the final.
+    result = KnockoutSelector(ScriptedJudge.by_score(quality), votes=2, order="alternate", budget=9, seed=0).select(
+        "q", texts_of(8)
+    )
+    assert result.usage.requests == 9 and result.stopped_early is None
+    by_round = [[m.requests for m in result.matches if m.round == r] for r in (1, 2, 3)]
+    assert by_round[0] == [1, 1, 1, 1] and sorted(by_round[1]) == [1, 2] and by_round[2] == [2]
+
+
+def test_order_both_never_gives_up_an_order_for_the_budget() -> None:
+    # Every vote in both orders is that policy's promise: two calls is a match's floor.
+    result = EloSelector(ScriptedJudge.by_score(quality), order="both", budget=7, seed=0).select("q", texts_of(4))
+    played = [m for m in result.matches if m.decided_by != "unplayed"]
+    assert len(played) == 3 and all(m.requests == 2 and len(m.votes) == 2 for m in played)
+    assert result.stopped_early == "budget"
 
 
 def test_budget_that_suffices_changes_nothing() -> None:

@@ -80,9 +80,15 @@ class Tournament:
         asked = {False: 0, True: 0}  # votes asked per order so far: where the next wave's indices start
         cast = 0
         decided_by: Decision | None = "identical" if texts[a] == texts[b] else None
+        room = self.budget.start_match()
         while decided_by is None and (size := self._wave(votes, a, b, cast, len(slots[0]))):
+            groups = count_orders(slots[cast : cast + size])
+            if not cast and room and len(groups) > room:
+                # A tight budget: the largest order groups only (fewer votes), so that every
+                # match still to come can be played.
+                groups = dict(sorted(groups.items(), key=lambda group: -group[1])[:room])
             wave = []
-            for swapped, count in count_orders(slots[cast : cast + size]).items():
+            for swapped, count in groups.items():
                 first, second = (b, a) if swapped else (a, b)
                 wave.append(
                     VoteRequest(self.query, texts[first], texts[second], count, (first, second), asked[swapped])
@@ -164,8 +170,10 @@ class Selector(ABC):
             the majority cannot change) or ``"confident"`` (also stopping once the leader's lead
             reaches `confidence`); see `rrm_select.voting`.
         confidence: the posterior probability ``"confident"`` stops at.
-        budget: the most judge calls one selection may make (see `CallBudget` for what counts);
-            when it runs out, the result is the best so far and says so in `stopped_early`.
+        budget: the most judge calls one selection may make (see `CallBudget` for what counts).
+            If it pays for one call per planned match (two with ``order="both"``), every match is
+            played and votes give way instead; if it runs out, the result is the best so far and
+            says so in `stopped_early`.
         deadline_s: seconds one selection may spend judging; calls still running then are
             cancelled, and the result is the best so far, as with the budget.
         seed: fixes pairings, orders and tie-breaks; None draws a fresh seed per selection
@@ -278,6 +286,10 @@ class Selector(ABC):
         )
 
     @abstractmethod
+    def planned_matches(self, n: int) -> int:
+        """How many matches a selection among `n` distinct candidates plays (what a budget plans for)."""
+
+    @abstractmethod
     async def _tournament(self, t: Tournament) -> tuple[list[int], list[float]]:
         """Play the tournament; return the ranking (text indices, best first) and per-text scores."""
 
@@ -295,7 +307,9 @@ class Selector(ABC):
             seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
         deadline_s = self.rules["deadline_s"]
         deadline = None if deadline_s is None else asyncio.get_running_loop().time() + deadline_s
-        t = Tournament(query, texts, seed, self.judge, self.rules, CallBudget(self.rules["budget"]), deadline, arrivals)
+        budget = CallBudget(self.rules["budget"])
+        budget.plan(self.planned_matches(len(texts)), floor=2 if self.order == "both" else 1)
+        t = Tournament(query, texts, seed, self.judge, self.rules, budget, deadline, arrivals)
         ranking, scores = await self._tournament(t) if len(texts) > 1 else ([0], [0.0])
         if t.budget.refused and t.stopped_early is None:  # a top-up or resample went unpaid
             t.stopped_early = "budget"

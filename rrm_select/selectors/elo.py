@@ -53,6 +53,9 @@ class EloSelector(Selector):
         self.prior = prior
         self.k_factor = k_factor
 
+    def planned_matches(self, n: int) -> int:
+        return n * (n - 1) // 2
+
     async def _tournament(self, t: Tournament) -> tuple[list[int], list[float]]:
         players = list(range(len(t.texts)))
         ratings, won = await round_robin(t, players, round=1, rating=self.rating, prior=self.prior, k=self.k_factor)

@@ -60,6 +60,10 @@ class KnockoutSelector(Selector):
             raise InvalidArgumentError(f"finalists must be a power of two (1, 2, 4, 8, ...), got {finalists!r}")
         self.finalists = finalists
 
+    def planned_matches(self, n: int) -> int:
+        finalists = min(self.finalists, n)
+        return n - finalists + finalists * (finalists - 1) // 2
+
     async def _tournament(self, t: Tournament) -> tuple[list[int], list[float]]:
         n = len(t.texts)
         if self.finalists >= n and self.finalists > 1:  # too few for a knockout stage

@@ -60,9 +60,15 @@ class SwissSelector(Selector):
             raise InvalidArgumentError(f"rounds must be an integer >= 1 or None, got {rounds!r}")
         self.rounds = rounds
 
+    def _rounds(self, n: int) -> int:
+        return min(self.rounds or math.ceil(math.log2(n)) + 1, n - 1)
+
+    def planned_matches(self, n: int) -> int:
+        return self._rounds(n) * (n // 2)
+
     async def _tournament(self, t: Tournament) -> tuple[list[int], list[float]]:
         n = len(t.texts)
-        rounds = min(self.rounds or math.ceil(math.log2(n)) + 1, n - 1)
+        rounds = self._rounds(n)
         points = [0.0] * n
         sat_out = [0] * n
         played: set[frozenset[int]] = set()
