@@ -15,6 +15,7 @@ import concurrent.futures
 import os
 import threading
 from collections.abc import Coroutine
+from contextvars import Context
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -29,6 +30,7 @@ class _SyncLoop:
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._lock = threading.Lock()
+        self._tasks: set[asyncio.Task[Any]] = set()
         atexit.register(self._shutdown)
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
@@ -51,10 +53,22 @@ class _SyncLoop:
             # A forked child (multiprocessing, Ray workers) inherits the loop object but not its thread.
             if self._loop is None or self._pid != os.getpid():
                 self._loop = asyncio.new_event_loop()
+                self._loop.set_task_factory(self._keep_until_done)
                 self._thread = threading.Thread(target=self._loop.run_forever, name=THREAD_NAME, daemon=True)
                 self._pid = os.getpid()
                 self._thread.start()
             return self._loop
+
+    def _keep_until_done(
+        self, loop: asyncio.AbstractEventLoop, coro: Any, context: Context | None = None
+    ) -> asyncio.Task[Any]:
+        """A task that lives until it ends. litellm moves its logging worker to whichever loop
+        calls it last and drops the old worker unfinished; without a reference here, collecting
+        it would print "Task was destroyed but it is pending!". The exit hook cancels it."""
+        task = asyncio.Task(coro, loop=loop, context=context)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     def _shutdown(self) -> None:
         """At exit, cancel what still runs on the loop (litellm's logging worker) and stop it.
