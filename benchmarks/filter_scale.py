@@ -2,6 +2,7 @@
 loopback judge, for a small and a large input (memory must stay flat as rows grow).
 
     python benchmarks/filter_scale.py                 # 1,000 and 10,000 rows x N=4, knockout, k=1
+    python benchmarks/filter_scale.py --client http   # the same through HTTPJudge instead of litellm
 
 The judge is the test suite's fake OpenAI-compatible server (deterministic verdicts, no delay),
 run in its own process so that it does not share the CLI's CPU time.
@@ -38,11 +39,12 @@ def write_rows(path: Path, count: int, candidates: int) -> None:
             out.write(json.dumps({"id": i, "prompt": f"Question {i}: explain something.", "responses": answers}) + "\n")
 
 
-def run(rows: int, candidates: int, api_base: str, workdir: Path) -> dict[str, float]:
+def run(rows: int, candidates: int, api_base: str, workdir: Path, client: str) -> dict[str, float]:
     source, output = workdir / f"in-{rows}.jsonl", workdir / f"out-{rows}.jsonl"
     write_rows(source, rows, candidates)
+    model = "judge" if client == "http" else "hosted_vllm/judge"
     command = [sys.executable, "-m", "rrm_select", "filter", str(source), "-o", str(output), "--no-cache",
-               "--model", "hosted_vllm/judge", "--api-base", api_base, "--max-tokens", "64"]  # fmt: skip
+               "--client", client, "--model", model, "--api-base", api_base, "--max-tokens", "64"]  # fmt: skip
     started = time.perf_counter()
     subprocess.run(command, check=True, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - started
@@ -56,6 +58,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--candidates", type=int, default=4)
+    parser.add_argument("--client", choices=["litellm", "http"], default="litellm")
     args = parser.parse_args()
     ports: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
     server = multiprocessing.Process(target=_serve, args=(ports,), daemon=True)
@@ -64,10 +67,11 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             # sizes in increasing order: the children's peak RSS is a running maximum
-            results = [run(n, args.candidates, api_base, Path(tmp)) for n in sorted(args.sizes)]
+            results = [run(n, args.candidates, api_base, Path(tmp), args.client) for n in sorted(args.sizes)]
     finally:
         server.terminate()
-    print(json.dumps({"workload": f"N={args.candidates}, knockout, k=1, loopback judge", "runs": results}, indent=2))
+    workload = f"N={args.candidates}, knockout, k=1, loopback judge, {args.client} client"
+    print(json.dumps({"workload": workload, "runs": results}, indent=2))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from rrm_select.errors import (
 from rrm_select.formats import JudgeFormat, RRMFormat
 from rrm_select.judges.base import Judge, RetryPolicy, VoteRequest
 from rrm_select.judges.hedging import Hedge
+from rrm_select.judges.http_judge import HTTPJudge
 from rrm_select.judges.litellm_judge import LiteLLMJudge
 from rrm_select.judges.scripted import ScriptedJudge
 from rrm_select.judges.vllm_judge import VLLMJudge
@@ -43,6 +44,7 @@ __all__ = [
     "DeadlineExceededError",
     "EarlyStop",
     "EloSelector",
+    "HTTPJudge",
     "Hedge",
     "InvalidArgumentError",
     "Judge",

@@ -70,7 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _judge_options(parser: argparse.ArgumentParser) -> None:
     judge = parser.add_argument_group("judge")
-    judge.add_argument("--model", help="litellm model, e.g. hosted_vllm/Reward-Reasoning/RRM-7B")
+    judge.add_argument("--model", help="litellm model, e.g. hosted_vllm/Reward-Reasoning/RRM-7B (with --client "
+                       "http: the name the server serves, e.g. Reward-Reasoning/RRM-7B)")  # fmt: skip
+    judge.add_argument("--client", choices=["litellm", "http"], default="litellm", help="how to reach --api-base: "
+                       "litellm (any provider, fleets) or http (one OpenAI-compatible server, far less client CPU)")  # fmt: skip
     judge.add_argument("--api-base", action="append", help="OpenAI-compatible endpoint, e.g. "
                        "http://127.0.0.1:8000/v1; repeat it for a fleet of servers of the model")  # fmt: skip
     judge.add_argument("--api-key-env", default="RRM_API_KEY", help="environment variable holding the API key")
@@ -132,21 +135,29 @@ def make_judge(args: argparse.Namespace) -> Judge:
                          format=fmt, retry=retry, **engine)  # fmt: skip
     if not args.model:
         raise InvalidArgumentError("no judge: give --model (and --api-base for a local server) or --vllm MODEL")
+    endpoint = {
+        "api_key": os.environ.get(args.api_key_env),
+        "temperature": args.temperature,
+        "max_tokens": args.max_tokens,
+        "timeout": args.timeout,
+        "max_concurrency": args.concurrency,
+        "verdict_regex": regex,
+        "format": fmt,
+        "retry": retry,
+        "hedge": Hedge(factor=args.hedge) if args.hedge else None,
+    }
+    if args.client == "http":
+        from rrm_select.judges.http_judge import HTTPJudge
+
+        if not args.api_base or len(args.api_base) > 1:
+            raise InvalidArgumentError(
+                "--client http takes exactly one --api-base (use the litellm client for a fleet)"
+            )
+        return HTTPJudge(args.model, api_base=args.api_base[0], **endpoint)
     from rrm_select.judges.litellm_judge import LiteLLMJudge
 
-    return LiteLLMJudge(
-        args.model,
-        api_base=args.api_base[0] if args.api_base and len(args.api_base) == 1 else args.api_base,
-        api_key=os.environ.get(args.api_key_env),
-        temperature=args.temperature,
-        max_tokens=args.max_tokens,
-        timeout=args.timeout,
-        max_concurrency=args.concurrency,
-        verdict_regex=regex,
-        format=fmt,
-        retry=retry,
-        hedge=Hedge(factor=args.hedge) if args.hedge else None,
-    )
+    api_base = args.api_base[0] if args.api_base and len(args.api_base) == 1 else args.api_base
+    return LiteLLMJudge(args.model, api_base=api_base, **endpoint)
 
 
 def _engine_option(option: str) -> tuple[str, Any]:

@@ -153,6 +153,18 @@ def test_dry_run_calls_no_judge(tmp_path: Path, server: FakeOpenAIServer, capsys
     assert server.requests == [] and not out.exists()
 
 
+def test_the_http_client_writes_what_the_litellm_client_writes(tmp_path: Path, server: FakeOpenAIServer) -> None:
+    source = str(write_jsonl(tmp_path / "in.jsonl", make_rows(8)))
+    options = ["--emit", "ranking", "--votes", "3", "--no-cache"]
+    assert main(["filter", source, "-o", str(tmp_path / "litellm.jsonl"), *options, *judge_args(server)]) == 0
+    http = ["--client", "http", "--model", "judge", "--api-base", server.api_base]
+    assert main(["filter", source, "-o", str(tmp_path / "http.jsonl"), *options, *http]) == 0
+    assert (tmp_path / "http.jsonl").read_bytes() == (tmp_path / "litellm.jsonl").read_bytes()
+    assert {r["model"] for r in server.requests} == {"judge"}
+    fleet = [*http, "--api-base", server.api_base]
+    assert main(["filter", source, "-o", str(tmp_path / "x.jsonl"), *fleet]) == 2
+
+
 def test_dry_run_counts_texts_as_they_will_be_sent(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     rows = [{"id": "long", "prompt": "q", "responses": ["x" * 100_000, "y" * 100_000]}]
     source = str(write_jsonl(tmp_path / "in.jsonl", rows))

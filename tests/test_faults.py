@@ -28,6 +28,7 @@ from fake_openai import (
 
 from rrm_select import (
     DeadlineExceededError,
+    HTTPJudge,
     JudgeUnavailableError,
     KnockoutSelector,
     LiteLLMJudge,
@@ -47,8 +48,14 @@ TIMEOUT_S = 5.0
 SLOW_S = 60.0
 
 
-def fault_judge(server: FakeOpenAIServer, **options: Any) -> LiteLLMJudge:
+CLIENTS = ["litellm", "http"]
+"""The two endpoint judges: through litellm, and `HTTPJudge` posting the requests itself."""
+
+
+def fault_judge(server: FakeOpenAIServer, client: str = "litellm", **options: Any) -> LiteLLMJudge | HTTPJudge:
     options = {"retry": POLICY, "timeout": TIMEOUT_S, "max_concurrency": 64, **options}
+    if client == "http":
+        return HTTPJudge("judge", api_base=server.api_base, api_key="sk-test", **options)
     return LiteLLMJudge("hosted_vllm/judge", api_base=server.api_base, api_key="sk-test", **options)
 
 
@@ -72,13 +79,15 @@ def assert_trace_counts_every_fault(results: list[Selection], injector: FaultInj
         assert result.usage.abstentions == 0
 
 
+@pytest.mark.parametrize("client", CLIENTS)
 @pytest.mark.parametrize("kind", FAULTS)
-def test_each_fault_kind_alone_is_survived_and_counted(kind: str) -> None:
+def test_each_fault_kind_alone_is_survived_and_counted(kind: str, client: str) -> None:
     # Every request faults once (at most): the trace must show each one, and the winner must hold.
     injector = FaultInjector(by_quality, rate=1.0, kinds=(kind,), max_per_prompt=1, slow_s=SLOW_S)
     queries, candidates = workload(2)
     with FakeOpenAIServer(injector) as server:
-        results = KnockoutSelector(fault_judge(server, timeout=2.0), seed=0).select_many(queries, candidates)
+        judge = fault_judge(server, client, timeout=2.0)
+        results = KnockoutSelector(judge, seed=0).select_many(queries, candidates)
     assert [r.best_index for r in results] == [max(range(4), key=lambda i: quality(c[i])) for c in candidates]
     assert injector.total((kind,)) == 2 * 3  # 3 matches per selection, one fault each
     assert_trace_counts_every_fault(results, injector)
@@ -86,11 +95,12 @@ def test_each_fault_kind_alone_is_survived_and_counted(kind: str) -> None:
         assert all(v.verdict is not None and "Assistant" in (v.reasoning or v.answer) for r in results for v in r.votes)
 
 
-def test_a_thousand_selections_at_20_percent_faults_match_a_fault_free_run() -> None:
+@pytest.mark.parametrize("client", CLIENTS)
+def test_a_thousand_selections_at_20_percent_faults_match_a_fault_free_run(client: str) -> None:
     queries, candidates = workload(1000)
     injector = FaultInjector(by_quality, rate=0.2, seed=7, slow_s=SLOW_S)
     with FakeOpenAIServer(injector) as server:
-        results = KnockoutSelector(fault_judge(server), seed=3).select_many(queries, candidates)
+        results = KnockoutSelector(fault_judge(server, client), seed=3).select_many(queries, candidates)
     # The same selections, same seed, with an in-process judge that never fails.
     clean = KnockoutSelector(ScriptedJudge.by_score(quality), seed=3).select_many(queries, candidates)
     assert [r.best_index for r in results] == [r.best_index for r in clean]
@@ -108,17 +118,18 @@ def test_a_thousand_selections_at_20_percent_faults_match_a_fault_free_run() -> 
     print(f"\n{received} requests, {faulty_requests} faulty: {dict(sum(injector.injected.values(), Counter()))}")
 
 
+@pytest.mark.parametrize("client", CLIENTS)
 @pytest.mark.parametrize(
     "down",
     [Reply(status=503), Reply(drop=True), Reply(delay_s=30)],
     ids=["503", "dropped", "hung"],
 )
-def test_a_judge_down_for_good_fails_with_one_clear_error_in_time(down: Reply) -> None:
+def test_a_judge_down_for_good_fails_with_one_clear_error_in_time(down: Reply, client: str) -> None:
     # 8 candidates: four first-round matches fail at once; the caller sees one error, in time.
     policy = RetryPolicy(max_attempts=3, initial_backoff_s=0.001, max_backoff_s=0.01)
     outcome: list[BaseException | Selection] = []
     with FakeOpenAIServer(lambda body: down) as server:
-        judge = fault_judge(server, retry=policy, timeout=0.5)
+        judge = fault_judge(server, client, retry=policy, timeout=0.5)
 
         def run() -> None:
             try:
@@ -135,7 +146,7 @@ def test_a_judge_down_for_good_fails_with_one_clear_error_in_time(down: Reply) -
     assert not worker.is_alive(), "the selection hung on a dead judge"
     assert len(outcome) == 1 and isinstance(outcome[0], JudgeUnavailableError), outcome
     message = str(outcome[0])
-    assert "hosted_vllm/judge" in message and server.api_base in message and "failed 3 attempt(s)" in message
+    assert f"{judge.model} at {server.api_base}" in message and "failed 3 attempt(s)" in message
     assert elapsed < 30
 
 

@@ -13,6 +13,7 @@ charged to the caller's `CallBudget`, one call per prompt.
 from __future__ import annotations
 
 import json
+import random
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rrm_select.cache import JudgmentCache
-from rrm_select.errors import BudgetExhaustedError, JudgeUnavailableError
+from rrm_select.errors import BudgetExhaustedError, InvalidArgumentError, JudgeUnavailableError
 from rrm_select.formats import JudgeFormat, Message, RRMFormat
 from rrm_select.judges.hedging import Hedge, Hedger
 from rrm_select.types import Verdict, Vote
@@ -282,6 +283,62 @@ class Judge(ABC):
 
     def _open(self, slot: _Slot) -> bool:
         return slot.cached is None and slot.verdict is None and len(slot.attempts) <= self.retry.resamples
+
+
+def check_endpoint_options(
+    max_tokens: object, max_concurrency: object, timeout: float, temperature: float, top_p: float
+) -> None:
+    """The options every endpoint judge shares, checked the same way."""
+    for option, value in (("max_tokens", max_tokens), ("max_concurrency", max_concurrency)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise InvalidArgumentError(f"{option} must be an integer >= 1, got {value!r}")
+    if timeout <= 0:
+        raise InvalidArgumentError(f"timeout must be > 0 seconds, got {timeout!r}")
+    if not 0 <= temperature <= 2 or not 0 < top_p <= 1:
+        raise InvalidArgumentError(f"need 0 <= temperature <= 2 and 0 < top_p <= 1, got {temperature!r}, {top_p!r}")
+
+
+def backoff_s(policy: RetryPolicy, attempt: int, retry_after_s: float | None) -> float:
+    """Seconds to wait after failed attempt number `attempt` (1-based): the server's Retry-After
+    when it sent one, else full jitter under an exponential ceiling (spreading many clients'
+    retries apart); never more than `policy.max_backoff_s`."""
+    if retry_after_s is not None:
+        return min(retry_after_s, policy.max_backoff_s)
+    ceiling = min(policy.max_backoff_s, policy.initial_backoff_s * 2 ** (attempt - 1))
+    return random.uniform(0, ceiling)
+
+
+def retry_after_s(value: object) -> float | None:
+    """A Retry-After header's seconds; None when absent or an HTTP date (rare for model servers:
+    the policy's own backoff applies then)."""
+    try:
+        return max(0.0, float(value)) if value is not None else None  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def samples_from(
+    choices: Sequence[tuple[str, str | None, str | None]],
+    prompt_tokens: int,
+    completion_tokens: int,
+    cost_usd: float | None,
+    latency_s: float,
+) -> list[Sample]:
+    """Samples from one reply's (content, reasoning, finish_reason) choices; the reply's tokens
+    and cost are shared out evenly (servers report a request with n samples as one sum)."""
+    share = len(choices) or 1
+    return [
+        Sample(
+            content=content,
+            reasoning=reasoning,
+            finish_reason=finish_reason,
+            latency_s=latency_s,
+            prompt_tokens=split_evenly(prompt_tokens, share, i),
+            completion_tokens=split_evenly(completion_tokens, share, i),
+            cost_usd=None if cost_usd is None else cost_usd / share,
+        )
+        for i, (content, reasoning, finish_reason) in enumerate(choices)
+    ]
 
 
 def split_evenly(total: int, parts: int, i: int) -> int:

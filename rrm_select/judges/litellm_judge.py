@@ -10,7 +10,6 @@ limit per server and leaves failing ones out (see `rrm_select.judges.fleet`).
 from __future__ import annotations
 
 import os
-import random
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -26,7 +25,17 @@ from rrm_select.errors import (
 )
 from rrm_select.fail_fast import gather_fail_fast
 from rrm_select.formats import JudgeFormat
-from rrm_select.judges.base import Generation, Judge, Prompt, RetryPolicy, Sample, split_evenly
+from rrm_select.judges.base import (
+    Generation,
+    Judge,
+    Prompt,
+    RetryPolicy,
+    Sample,
+    backoff_s,
+    check_endpoint_options,
+    retry_after_s,
+    samples_from,
+)
 from rrm_select.judges.fleet import Fleet
 from rrm_select.judges.hedging import Hedge
 from rrm_select.judges.limit import ConcurrencyLimit
@@ -92,13 +101,7 @@ class LiteLLMJudge(Judge):
     ) -> None:
         if not model:
             raise InvalidArgumentError("model must be a non-empty litellm model name")
-        for option, value, low in (("max_tokens", max_tokens, 1), ("max_concurrency", max_concurrency, 1)):
-            if not isinstance(value, int) or value < low:
-                raise InvalidArgumentError(f"{option} must be an integer >= {low}, got {value!r}")
-        if timeout <= 0:
-            raise InvalidArgumentError(f"timeout must be > 0 seconds, got {timeout!r}")
-        if not 0 <= temperature <= 2 or not 0 < top_p <= 1:
-            raise InvalidArgumentError(f"need 0 <= temperature <= 2 and 0 < top_p <= 1, got {temperature!r}, {top_p!r}")
+        check_endpoint_options(max_tokens, max_concurrency, timeout, temperature, top_p)
         reserved = {"model", "messages", "n", "api_base", "api_key", "stream"} & litellm_kwargs.keys()
         if reserved:
             raise InvalidArgumentError(f"these are set by the judge and cannot be passed through: {sorted(reserved)}")
@@ -205,11 +208,7 @@ class LiteLLMJudge(Judge):
 
     def _backoff(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        retry_after = _retry_after_s(exc)
-        if retry_after is not None:
-            return min(retry_after, self.retry.max_backoff_s)
-        ceiling = min(self.retry.max_backoff_s, self.retry.initial_backoff_s * 2 ** (state.attempt_number - 1))
-        return random.uniform(0, ceiling)  # full jitter: spreads retries of many clients apart
+        return backoff_s(self.retry, state.attempt_number, _retry_after_s(exc))
 
     def _translate(self, litellm: Any, exc: BaseException, attempts: int) -> BaseException:
         if not isinstance(exc, _api_error()):
@@ -242,11 +241,7 @@ def _api_error() -> type[Exception]:
 
 def _retry_after_s(exc: BaseException | None) -> float | None:
     headers = getattr(exc, "litellm_response_headers", None) or {}
-    value = {str(k).lower(): v for k, v in dict(headers).items()}.get("retry-after")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:  # an HTTP date: rare for model servers; fall back to our own backoff
-        return None
+    return retry_after_s({str(k).lower(): v for k, v in dict(headers).items()}.get("retry-after"))
 
 
 def _quotes_any(exc: BaseException, secrets: list[str]) -> bool:
@@ -269,14 +264,8 @@ def _describe(exc: BaseException) -> str:
 
 
 def _samples(response: Any, latency: float) -> list[Sample]:
-    choices = list(response.choices)
-    usage = getattr(response, "usage", None)
-    prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-    completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-    cost = (getattr(response, "_hidden_params", None) or {}).get("response_cost")
-    share = len(choices) or 1
-    samples = []
-    for i, choice in enumerate(choices):
+    choices = []
+    for choice in response.choices:
         message = choice.message
         # vLLM's reasoning parser sends `reasoning_content` (older) or `reasoning` (newer);
         # either is absent, not None, when the server has no parser. An empty reasoning is
@@ -284,15 +273,13 @@ def _samples(response: Any, latency: float) -> list[Sample]:
         reasoning = getattr(message, "reasoning_content", None)
         if reasoning is None:
             reasoning = getattr(message, "reasoning", None)
-        samples.append(
-            Sample(
-                content=message.content or "",
-                reasoning=reasoning,
-                finish_reason=choice.finish_reason,
-                latency_s=latency,
-                prompt_tokens=split_evenly(prompt_tokens, share, i),
-                completion_tokens=split_evenly(completion_tokens, share, i),
-                cost_usd=None if cost is None else float(cost) / share,
-            )
-        )
-    return samples
+        choices.append((message.content or "", reasoning, choice.finish_reason))
+    usage = getattr(response, "usage", None)
+    cost = (getattr(response, "_hidden_params", None) or {}).get("response_cost")
+    return samples_from(
+        choices,
+        prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+        completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+        cost_usd=None if cost is None else float(cost),
+        latency_s=latency,
+    )
