@@ -72,7 +72,9 @@ def test_a_refused_request_is_one_clear_error_with_the_key_masked() -> None:
     message = str(info.value)
     assert message.startswith(f"judge judge at {server.api_base} refused the request: HTTP 400")
     assert "context too long" in message and KEY not in message and "***" in message
-    assert info.value.__cause__ is None and len(server.requests) == 1  # not retried, nothing chained
+    assert len(server.requests) == 1  # not retried
+    chain = [info.value, info.value.__cause__, info.value.__context__]
+    assert not any(KEY in f"{e} {e!r}" for e in chain if e is not None)
 
 
 def test_a_transient_error_quoting_the_key_is_masked_too() -> None:

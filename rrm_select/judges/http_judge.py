@@ -15,27 +15,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
 from typing import Any
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
-
 from rrm_select.errors import InvalidArgumentError, JudgeRejectedError, JudgeUnavailableError
-from rrm_select.fail_fast import gather_fail_fast
 from rrm_select.formats import JudgeFormat
-from rrm_select.judges.base import (
-    Generation,
-    Judge,
-    Prompt,
-    RetryPolicy,
-    Sample,
-    backoff_s,
-    check_endpoint_options,
-    retry_after_s,
-    samples_from,
-)
+from rrm_select.judges.base import Prompt, RetryPolicy, Sample, retry_after_s, samples_from
+from rrm_select.judges.endpoint import EndpointJudge
 from rrm_select.judges.hedging import Hedge
-from rrm_select.judges.limit import ConcurrencyLimit
 
 _TRANSIENT_STATUS = frozenset({408, 409, 425, 429})
 """Besides 5xx: statuses that say "not now" rather than "never"."""
@@ -54,7 +40,7 @@ class _Refused(Exception):
     """The server will never serve this request (400, 401, 403, 404, 422...)."""
 
 
-class HTTPJudge(Judge):
+class HTTPJudge(EndpointJudge):
     """An RRM behind an OpenAI-compatible ``/chat/completions`` endpoint, without litellm.
 
     Args:
@@ -66,6 +52,8 @@ class HTTPJudge(Judge):
             format: as for `LiteLLMJudge`.
         extra_body: more fields for the request body (e.g. ``{"top_k": 20}`` for vLLM).
     """
+
+    backend = "http"
 
     def __init__(
         self,
@@ -90,24 +78,18 @@ class HTTPJudge(Judge):
             raise InvalidArgumentError(
                 f"api_base must be an http(s) URL such as http://127.0.0.1:8000/v1, got {api_base!r}"
             )
-        check_endpoint_options(max_tokens, max_concurrency, timeout, temperature, top_p)
         body = dict(extra_body or {})
         reserved = {"model", "messages", "n", "stream"} & body.keys()
         if reserved:
             raise InvalidArgumentError(f"these are set by the judge and cannot be in extra_body: {sorted(reserved)}")
-        super().__init__(format=format, retry=retry, hedge=hedge)
-        self.model = model
+        super().__init__(model, temperature=temperature, top_p=top_p, max_tokens=max_tokens, timeout=timeout,
+                         max_concurrency=max_concurrency, verdict_regex=verdict_regex, retry=retry, hedge=hedge,
+                         format=format)  # fmt: skip
         self.api_base = api_base.rstrip("/")
         self._api_key = api_key
-        self.temperature = temperature
-        self.top_p = top_p
-        self.max_tokens = max_tokens
-        self.timeout = timeout
-        self.verdict_regex = verdict_regex
         if verdict_regex is not None:
             body["structured_outputs"] = {**body.get("structured_outputs", {}), "regex": verdict_regex}
         self.extra_body = body
-        self.limit = ConcurrencyLimit(max_concurrency)
 
     def __repr__(self) -> str:
         return f"HTTPJudge(model={self.model!r}, api_base={self.api_base!r})"
@@ -116,21 +98,13 @@ class HTTPJudge(Judge):
     def name(self) -> str:
         return f"{self.model} at {self.api_base}"
 
-    @property
-    def settings(self) -> dict[str, object]:
-        return {
-            "backend": "http",
-            "model": self.model,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "max_tokens": self.max_tokens,
-            "extra_body": self.extra_body,
-        }
+    def _extra_settings(self) -> dict[str, object]:
+        return {"extra_body": self.extra_body}
 
-    async def _generate(self, prompts: Sequence[Prompt]) -> list[Generation]:
-        return await gather_fail_fast(*(self._request(p) for p in prompts))
+    def _secrets(self) -> list[str]:
+        return [self._api_key] if self._api_key else []
 
-    async def _request(self, prompt: Prompt) -> Generation:
+    async def _attempt(self, prompt: Prompt) -> list[Sample]:
         body = {
             "model": self.model,
             "messages": prompt.messages,
@@ -140,26 +114,23 @@ class HTTPJudge(Judge):
             "max_tokens": self.max_tokens,
             **self.extra_body,
         }
-        attempts = 0
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.retry.max_attempts),
-            wait=self._backoff,
-            retry=retry_if_exception_type(_Transient),
-            reraise=True,
-        )
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    attempts += 1
-                    async with self.limit:
-                        started = time.monotonic()
-                        reply = await self._post(body)
-                        latency = time.monotonic() - started
-        except _Transient as exc:
-            raise JudgeUnavailableError(f"judge {self.name} failed {attempts} attempt(s); last: {exc}") from None
-        except _Refused as exc:
-            raise JudgeRejectedError(f"judge {self.name} refused the request: {exc}") from None
-        return Generation(_samples(reply, latency), requests=attempts, retries=attempts - 1)
+        async with self.limit:
+            started = time.monotonic()
+            reply = await self._post(body)
+            return _samples(reply, time.monotonic() - started)
+
+    def _is_transient(self, exc: BaseException) -> bool:
+        return isinstance(exc, _Transient)
+
+    def _retry_after_s(self, exc: BaseException | None) -> float | None:
+        return exc.retry_after_s if isinstance(exc, _Transient) else None
+
+    def _translate(self, exc: BaseException, attempts: int) -> BaseException:
+        if isinstance(exc, _Transient):
+            return JudgeUnavailableError(f"judge {self.name} failed {attempts} attempt(s); last: {exc}")
+        if isinstance(exc, _Refused):
+            return JudgeRejectedError(f"judge {self.name} refused the request: {exc}")
+        return exc  # not a judge failure (a bug or a cancellation): let it through unchanged
 
     async def _post(self, body: dict[str, Any]) -> dict[str, Any]:
         import aiohttp  # here, not at the top: it adds a fifth of a second to importing rrm_select
@@ -190,10 +161,6 @@ class HTTPJudge(Judge):
 
     def _mask(self, text: str) -> str:
         return text.replace(self._api_key, "***") if self._api_key else text
-
-    def _backoff(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        return backoff_s(self.retry, state.attempt_number, getattr(exc, "retry_after_s", None))
 
 
 def _samples(reply: dict[str, Any], latency: float) -> list[Sample]:

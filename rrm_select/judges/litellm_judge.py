@@ -15,30 +15,17 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
-
 from rrm_select.errors import (
     InvalidArgumentError,
     JudgeRejectedError,
     JudgeUnavailableError,
     MissingDependencyError,
 )
-from rrm_select.fail_fast import gather_fail_fast
 from rrm_select.formats import JudgeFormat
-from rrm_select.judges.base import (
-    Generation,
-    Judge,
-    Prompt,
-    RetryPolicy,
-    Sample,
-    backoff_s,
-    check_endpoint_options,
-    retry_after_s,
-    samples_from,
-)
+from rrm_select.judges.base import Prompt, RetryPolicy, Sample, retry_after_s, samples_from
+from rrm_select.judges.endpoint import EndpointJudge
 from rrm_select.judges.fleet import Fleet
 from rrm_select.judges.hedging import Hedge
-from rrm_select.judges.limit import ConcurrencyLimit
 
 
 def import_litellm() -> Any:
@@ -53,7 +40,7 @@ def import_litellm() -> Any:
     return litellm
 
 
-class LiteLLMJudge(Judge):
+class LiteLLMJudge(EndpointJudge):
     """An RRM served behind an OpenAI-compatible API (vLLM, llama.cpp, hosted providers).
 
     Args:
@@ -81,6 +68,8 @@ class LiteLLMJudge(Judge):
         **litellm_kwargs: passed to ``litellm.acompletion`` unchanged (e.g. ``extra_body``).
     """
 
+    backend = "litellm"
+
     def __init__(
         self,
         model: str,
@@ -101,7 +90,6 @@ class LiteLLMJudge(Judge):
     ) -> None:
         if not model:
             raise InvalidArgumentError("model must be a non-empty litellm model name")
-        check_endpoint_options(max_tokens, max_concurrency, timeout, temperature, top_p)
         reserved = {"model", "messages", "n", "api_base", "api_key", "stream"} & litellm_kwargs.keys()
         if reserved:
             raise InvalidArgumentError(f"these are set by the judge and cannot be passed through: {sorted(reserved)}")
@@ -109,8 +97,9 @@ class LiteLLMJudge(Judge):
             raise InvalidArgumentError("give either api_base or router, not both (the router knows its servers)")
         if not isinstance(api_base, str | None) and not api_base:
             raise InvalidArgumentError("api_base is an empty list: give at least one endpoint")
-        super().__init__(format=format, retry=retry, hedge=hedge)
-        self.model = model
+        super().__init__(model, temperature=temperature, top_p=top_p, max_tokens=max_tokens, timeout=timeout,
+                         max_concurrency=max_concurrency, verdict_regex=verdict_regex, retry=retry, hedge=hedge,
+                         format=format)  # fmt: skip
         self.fleet: Fleet | None = None
         if router is not None:
             self.fleet = Fleet(router, model, max_concurrency)
@@ -118,16 +107,10 @@ class LiteLLMJudge(Judge):
             self.fleet = Fleet.of_servers(model, list(api_base), api_key, max_concurrency)
         self.api_base = api_base if isinstance(api_base, str) or api_base is None else list(api_base)
         self._api_key = api_key
-        self.temperature = temperature
-        self.top_p = top_p
-        self.max_tokens = max_tokens
-        self.timeout = timeout
-        self.verdict_regex = verdict_regex
         if verdict_regex is not None:  # merged into any extra_body the caller passes
             extra_body = {**litellm_kwargs.get("extra_body", {}), "structured_outputs": {"regex": verdict_regex}}
             litellm_kwargs = {**litellm_kwargs, "extra_body": extra_body}
         self.litellm_kwargs = litellm_kwargs
-        self.limit = ConcurrencyLimit(max_concurrency)
 
     def __repr__(self) -> str:
         return f"LiteLLMJudge(model={self.model!r}, api_base={self.api_base!r})"
@@ -138,58 +121,29 @@ class LiteLLMJudge(Judge):
             return f"{self.model} at {self.fleet.describe()}"
         return f"{self.model} at {self.api_base or 'the provider default endpoint'}"
 
-    @property
-    def settings(self) -> dict[str, object]:
+    def _model_setting(self) -> object:
         # Votes depend on the model, not on which server produced them: a fleet of one model
         # shares its judgments (and cache entries) with a single server of that model.
         models = self.fleet.models if self.fleet is not None else [self.model]
-        return {
-            "backend": "litellm",
-            "model": models[0] if len(models) == 1 else models,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "max_tokens": self.max_tokens,
-            "litellm_kwargs": self.litellm_kwargs,
-        }
+        return models[0] if len(models) == 1 else models
 
-    async def _generate(self, prompts: Sequence[Prompt]) -> list[Generation]:
-        return await gather_fail_fast(*(self._request(p) for p in prompts))
+    def _extra_settings(self) -> dict[str, object]:
+        return {"litellm_kwargs": self.litellm_kwargs}
 
-    async def _request(self, prompt: Prompt) -> Generation:
-        litellm = import_litellm()
-        attempts = 0
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.retry.max_attempts),
-            wait=self._backoff,
-            retry=retry_if_exception(lambda exc: _is_transient(litellm, exc)),
-            reraise=True,
-        )
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    attempts += 1
-                    async with self._lane(litellm) as acompletion:
-                        started = time.monotonic()
-                        response = await acompletion(
-                            messages=prompt.messages,
-                            n=prompt.n,
-                            temperature=self.temperature,
-                            top_p=self.top_p,
-                            max_tokens=self.max_tokens,
-                            timeout=self.timeout,
-                            num_retries=0,  # retries are ours, with the policy above
-                            **self.litellm_kwargs,
-                        )
-                        latency = time.monotonic() - started
-        except Exception as exc:
-            error = self._translate(litellm, exc, attempts)
-            if error is exc or not _quotes_any(exc, self._secrets()):
-                raise error from exc
-        else:
-            return Generation(_samples(response, latency), requests=attempts, retries=attempts - 1)
-        # The server quoted a key back in its error: the translated message masks it, and the
-        # original, which holds it (as do its own causes), is left out of the chain.
-        raise error from None
+    async def _attempt(self, prompt: Prompt) -> list[Sample]:
+        async with self._lane(import_litellm()) as acompletion:
+            started = time.monotonic()
+            response = await acompletion(
+                messages=prompt.messages,
+                n=prompt.n,
+                temperature=self.temperature,
+                top_p=self.top_p,
+                max_tokens=self.max_tokens,
+                timeout=self.timeout,
+                num_retries=0,  # retries are ours, with the judge's policy
+                **self.litellm_kwargs,
+            )
+            return _samples(response, time.monotonic() - started)
 
     def _secrets(self) -> list[str]:
         return [s for s in (self._api_key, *(self.fleet.secrets if self.fleet else [])) if s]
@@ -206,30 +160,30 @@ class LiteLLMJudge(Judge):
                 model=self.model, api_base=self.api_base, api_key=self._api_key, **params
             )
 
-    def _backoff(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        return backoff_s(self.retry, state.attempt_number, _retry_after_s(exc))
+    def _is_transient(self, exc: BaseException) -> bool:
+        litellm = import_litellm()
+        permanent = (
+            litellm.BadRequestError,  # includes ContextWindowExceededError
+            litellm.AuthenticationError,
+            litellm.PermissionDeniedError,
+            litellm.NotFoundError,
+            litellm.UnprocessableEntityError,
+        )
+        return isinstance(exc, _api_error()) and not isinstance(exc, permanent)
 
-    def _translate(self, litellm: Any, exc: BaseException, attempts: int) -> BaseException:
+    def _retry_after_s(self, exc: BaseException | None) -> float | None:
+        headers = getattr(exc, "litellm_response_headers", None) or {}
+        return retry_after_s({str(k).lower(): v for k, v in dict(headers).items()}.get("retry-after"))
+
+    def _translate(self, exc: BaseException, attempts: int) -> BaseException:
         if not isinstance(exc, _api_error()):
             return exc  # not a judge failure (a bug or a cancellation): let it through unchanged
         cause = _describe(exc)
         for secret in self._secrets():
             cause = cause.replace(secret, "***")
-        if _is_transient(litellm, exc):
+        if self._is_transient(exc):
             return JudgeUnavailableError(f"judge {self.name} failed {attempts} attempt(s); last: {cause}")
         return JudgeRejectedError(f"judge {self.name} refused the request: {cause}")
-
-
-def _is_transient(litellm: Any, exc: BaseException) -> bool:
-    permanent = (
-        litellm.BadRequestError,  # includes ContextWindowExceededError
-        litellm.AuthenticationError,
-        litellm.PermissionDeniedError,
-        litellm.NotFoundError,
-        litellm.UnprocessableEntityError,
-    )
-    return isinstance(exc, _api_error()) and not isinstance(exc, permanent)
 
 
 def _api_error() -> type[Exception]:
@@ -237,23 +191,6 @@ def _api_error() -> type[Exception]:
     import openai
 
     return openai.APIError
-
-
-def _retry_after_s(exc: BaseException | None) -> float | None:
-    headers = getattr(exc, "litellm_response_headers", None) or {}
-    return retry_after_s({str(k).lower(): v for k, v in dict(headers).items()}.get("retry-after"))
-
-
-def _quotes_any(exc: BaseException, secrets: list[str]) -> bool:
-    """Whether an exception, or anything chained to it, mentions one of `secrets`."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if any(secret in f"{current} {current!r}" for secret in secrets):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
 
 
 def _describe(exc: BaseException) -> str:
