@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
+from rrm_select.errors import JudgeRejectedError, JudgeUnavailableError
 from rrm_select.fail_fast import gather_fail_fast
 from rrm_select.formats import JudgeFormat
 from rrm_select.judges.base import (
@@ -89,13 +90,24 @@ class EndpointJudge(Judge):
         """The server's Retry-After on a failed attempt, if it sent one."""
 
     @abstractmethod
-    def _translate(self, exc: BaseException, attempts: int) -> BaseException:
-        """The error the caller sees for the last failure: `exc` itself when it is no judge
-        failure (a bug, a cancellation), else a `JudgeError` with every key masked."""
+    def _failure_text(self, exc: BaseException) -> str | None:
+        """What the server said in a failed attempt; None when `exc` is no judge failure (a bug,
+        a cancellation), which then reaches the caller unchanged."""
 
     def _secrets(self) -> list[str]:
         """The API keys that must never appear in an error."""
         return []
+
+    def _translate(self, exc: BaseException, attempts: int) -> BaseException:
+        """The error the caller sees for the last failure, with every key masked."""
+        cause = self._failure_text(exc)
+        if cause is None:
+            return exc
+        for secret in self._secrets():
+            cause = cause.replace(secret, "***")
+        if self._is_transient(exc):
+            return JudgeUnavailableError(f"judge {self.name} failed {attempts} attempt(s); last: {cause}")
+        return JudgeRejectedError(f"judge {self.name} refused the request: {cause}")
 
     async def _generate(self, prompts: Sequence[Prompt]) -> list[Generation]:
         return await gather_fail_fast(*(self._request(p) for p in prompts))

@@ -17,7 +17,7 @@ import json
 import time
 from typing import Any
 
-from rrm_select.errors import InvalidArgumentError, JudgeRejectedError, JudgeUnavailableError
+from rrm_select.errors import InvalidArgumentError
 from rrm_select.formats import JudgeFormat
 from rrm_select.judges.base import Prompt, RetryPolicy, Sample, retry_after_s, samples_from
 from rrm_select.judges.endpoint import EndpointJudge
@@ -125,12 +125,8 @@ class HTTPJudge(EndpointJudge):
     def _retry_after_s(self, exc: BaseException | None) -> float | None:
         return exc.retry_after_s if isinstance(exc, _Transient) else None
 
-    def _translate(self, exc: BaseException, attempts: int) -> BaseException:
-        if isinstance(exc, _Transient):
-            return JudgeUnavailableError(f"judge {self.name} failed {attempts} attempt(s); last: {exc}")
-        if isinstance(exc, _Refused):
-            return JudgeRejectedError(f"judge {self.name} refused the request: {exc}")
-        return exc  # not a judge failure (a bug or a cancellation): let it through unchanged
+    def _failure_text(self, exc: BaseException) -> str | None:
+        return str(exc) if isinstance(exc, _Transient | _Refused) else None
 
     async def _post(self, body: dict[str, Any]) -> dict[str, Any]:
         import aiohttp  # here, not at the top: it adds a fifth of a second to importing rrm_select
@@ -144,9 +140,9 @@ class HTTPJudge(EndpointJudge):
                 status, text = response.status, await response.text(errors="replace")
                 retry_after = retry_after_s(response.headers.get("Retry-After"))
         except (aiohttp.ClientError, TimeoutError) as exc:  # refused, dropped, too slow
-            raise _Transient(self._mask(f"{type(exc).__name__}: {exc}")) from None
+            raise _Transient(f"{type(exc).__name__}: {exc}") from None
         if status != 200:
-            message = self._mask(f"HTTP {status}: {text[:_ERROR_TEXT_CHARS]}")
+            message = f"HTTP {status}: {text[:_ERROR_TEXT_CHARS]}"
             if status >= 500 or status in _TRANSIENT_STATUS:
                 raise _Transient(message, retry_after)
             raise _Refused(message)
@@ -156,11 +152,8 @@ class HTTPJudge(EndpointJudge):
             if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
                 raise ValueError("no choices")
         except ValueError:  # cut off mid-body, or not a chat completion at all
-            raise _Transient(self._mask(f"a reply that is not a chat completion: {text[:200]!r}")) from None
+            raise _Transient(f"a reply that is not a chat completion: {text[:200]!r}") from None
         return reply
-
-    def _mask(self, text: str) -> str:
-        return text.replace(self._api_key, "***") if self._api_key else text
 
 
 def _samples(reply: dict[str, Any], latency: float) -> list[Sample]:

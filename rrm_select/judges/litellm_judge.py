@@ -17,8 +17,6 @@ from typing import Any
 
 from rrm_select.errors import (
     InvalidArgumentError,
-    JudgeRejectedError,
-    JudgeUnavailableError,
     MissingDependencyError,
 )
 from rrm_select.formats import JudgeFormat
@@ -175,15 +173,8 @@ class LiteLLMJudge(EndpointJudge):
         headers = getattr(exc, "litellm_response_headers", None) or {}
         return retry_after_s({str(k).lower(): v for k, v in dict(headers).items()}.get("retry-after"))
 
-    def _translate(self, exc: BaseException, attempts: int) -> BaseException:
-        if not isinstance(exc, _api_error()):
-            return exc  # not a judge failure (a bug or a cancellation): let it through unchanged
-        cause = _describe(exc)
-        for secret in self._secrets():
-            cause = cause.replace(secret, "***")
-        if self._is_transient(exc):
-            return JudgeUnavailableError(f"judge {self.name} failed {attempts} attempt(s); last: {cause}")
-        return JudgeRejectedError(f"judge {self.name} refused the request: {cause}")
+    def _failure_text(self, exc: BaseException) -> str | None:
+        return _describe(exc) if isinstance(exc, _api_error()) else None
 
 
 def _api_error() -> type[Exception]:
