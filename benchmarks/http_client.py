@@ -24,7 +24,7 @@ from sim_judge import Profile, SimJudge
 from suite import METHODS, QUERY, critical_rounds, draw_candidates, http_judge
 
 from rrm_select import HTTPJudge, Judge
-from rrm_select.judges.litellm_judge import import_litellm
+from rrm_select.judges.litellm_transport import import_litellm
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LATENCY_S = 2.0

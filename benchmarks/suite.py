@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -66,8 +66,8 @@ from rrm_select import (
     Selector,
     SwissSelector,
 )
-from rrm_select.judges.base import Generation, Prompt, Sample
-from rrm_select.judges.litellm_judge import import_litellm
+from rrm_select import Backend, Generation, Prompt, Sample
+from rrm_select.judges.litellm_transport import import_litellm
 
 RESULTS = Path(__file__).resolve().parent / "results"
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -214,19 +214,17 @@ async def critical_path(plan: Plan, sim: SimJudge) -> list[dict[str, Any]]:
 # --- client CPU, in-process ----------------------------------------------------------------------
 
 
-class InstantJudge(Judge):
+class InstantBackend(Backend):
     """Answers every prompt at once with a canned verdict: what remains is rrm_select's own work."""
 
-    name = "instant"
-    settings: ClassVar[dict[str, object]] = {"backend": "instant"}
     SAMPLE = Sample("Canned.\n</think>\n\n\\boxed{Assistant 1}", None, "stop", 0.0)
 
-    async def _generate(self, prompts: Sequence[Prompt]) -> list[Generation]:
+    async def generate(self, prompts: Sequence[Prompt]) -> list[Generation]:
         return [Generation([self.SAMPLE] * p.n) for p in prompts]
 
 
 async def client_cpu(plan: Plan) -> list[dict[str, Any]]:
-    judge = InstantJudge()
+    judge = Judge(InstantBackend())
     texts, _ = draw_candidates(max(plan.ns), np.random.default_rng(plan.seed))
     rows = []
     for method in ("knockout", "elo"):

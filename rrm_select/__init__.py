@@ -17,12 +17,18 @@ from rrm_select.errors import (
     RRMError,
 )
 from rrm_select.formats import JudgeFormat, RRMFormat
-from rrm_select.judges.base import Judge, RetryPolicy, VoteRequest
+from rrm_select.judges.aiohttp_transport import AiohttpTransport
+from rrm_select.judges.backend import Backend, Generation, Prompt, Sample, VoteRequest
+from rrm_select.judges.base import Ballot, CallAllowance, Judge, RetryPolicy
+from rrm_select.judges.endpoint import EndpointJudge
+from rrm_select.judges.fleet import FleetTransport
 from rrm_select.judges.hedging import Hedge
 from rrm_select.judges.http_judge import HTTPJudge
 from rrm_select.judges.litellm_judge import LiteLLMJudge
-from rrm_select.judges.scripted import ScriptedJudge
-from rrm_select.judges.vllm_judge import VLLMJudge
+from rrm_select.judges.litellm_transport import LiteLLMTransport
+from rrm_select.judges.scripted import ScriptedBackend, ScriptedJudge
+from rrm_select.judges.transport import EndpointReply, EndpointRequest, Transport
+from rrm_select.judges.vllm_judge import VLLMBackend, VLLMJudge
 from rrm_select.selectors.base import Selector
 from rrm_select.selectors.elo import EloSelector
 from rrm_select.selectors.knockout import KnockoutSelector
@@ -40,10 +46,19 @@ from rrm_select.wrappers import (
 )
 
 __all__ = [
+    "AiohttpTransport",
+    "Backend",
+    "Ballot",
     "BudgetExhaustedError",
+    "CallAllowance",
     "DeadlineExceededError",
     "EarlyStop",
     "EloSelector",
+    "EndpointJudge",
+    "EndpointReply",
+    "EndpointRequest",
+    "FleetTransport",
+    "Generation",
     "HTTPJudge",
     "Hedge",
     "InvalidArgumentError",
@@ -55,18 +70,24 @@ __all__ = [
     "JudgmentCache",
     "KnockoutSelector",
     "LiteLLMJudge",
+    "LiteLLMTransport",
     "Match",
     "MissingDependencyError",
     "OrderPolicy",
+    "Prompt",
     "RRMError",
     "RRMFormat",
     "Reranked",
     "RetryPolicy",
+    "Sample",
+    "ScriptedBackend",
     "ScriptedJudge",
     "Selection",
     "Selector",
     "SwissSelector",
+    "Transport",
     "Usage",
+    "VLLMBackend",
     "VLLMJudge",
     "Vote",
     "VoteRequest",

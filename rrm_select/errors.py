@@ -11,10 +11,15 @@
         │                                       context too long; retrying cannot help
         └── DeadlineExceededError               a selection's deadline passed before any vote arrived
 
-Third-party exceptions are translated once, at the judge backend, and chained with `from`.
+Third-party exceptions are translated once, at the transport or backend that saw them, and
+chained with `from`. A `JudgeError` carries what a program may act on as attributes (never
+inside the message only), with API keys masked; every error survives pickling, so an error
+raised in a Ray worker reaches the driver whole.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class RRMError(Exception):
@@ -30,7 +35,44 @@ class MissingDependencyError(RRMError, ImportError):
 
 
 class JudgeError(RRMError):
-    """The judge could not produce votes."""
+    """The judge could not produce votes.
+
+    Attributes:
+        judge: the judge's name (model and endpoint), or None where unknown.
+        endpoint: the URL (or servers) the failed request went to; None for in-process judges.
+        attempts: requests made before giving up (the first included), or None.
+        status: the HTTP status of the last failed attempt; None when no server answered
+            (could not connect, timed out) or for in-process judges.
+        retry_after_s: the server's Retry-After on the last attempt, in seconds, if it sent one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        judge: str | None = None,
+        endpoint: str | None = None,
+        attempts: int | None = None,
+        status: int | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.judge = judge
+        self.endpoint = endpoint
+        self.attempts = attempts
+        self.status = status
+        self.retry_after_s = retry_after_s
+
+    @property
+    def details(self) -> dict[str, Any]:
+        """The attributes above, by name."""
+        return {
+            "judge": self.judge,
+            "endpoint": self.endpoint,
+            "attempts": self.attempts,
+            "status": self.status,
+            "retry_after_s": self.retry_after_s,
+        }
 
 
 class JudgeUnavailableError(JudgeError):

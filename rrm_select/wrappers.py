@@ -22,7 +22,7 @@ from typing import Any, Generic, TypeVar
 from rrm_select.conversation import BadRow, message_text, query_text
 from rrm_select.errors import InvalidArgumentError, RRMError
 from rrm_select.judges.base import Judge
-from rrm_select.judges.litellm_judge import import_litellm
+from rrm_select.judges.litellm_transport import import_litellm
 from rrm_select.selectors.base import Selector
 from rrm_select.selectors.knockout import KnockoutSelector
 from rrm_select.sync_loop import run_sync

@@ -22,7 +22,7 @@ from rrm_select import (
     LiteLLMJudge,
     RetryPolicy,
 )
-from rrm_select.judges.litellm_judge import import_litellm
+from rrm_select.judges.litellm_transport import import_litellm
 
 KEY = "sk-fleet-secret-42"
 FAST = RetryPolicy(max_attempts=6, initial_backoff_s=0.01, max_backoff_s=0.1)

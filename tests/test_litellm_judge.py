@@ -25,7 +25,7 @@ from rrm_select import (
     LiteLLMJudge,
     RetryPolicy,
 )
-from rrm_select.judges.base import VoteRequest
+from rrm_select import VoteRequest
 
 KEY = "sk-planted-secret-123"
 FAST = RetryPolicy(max_attempts=4, initial_backoff_s=0.01, max_backoff_s=0.05)

@@ -92,4 +92,4 @@ def test_cancelling_200_selections_leaves_no_task_request_or_slot_behind() -> No
         assert len(server.requests) == sent
     assert left == []
     assert sent < SELECTIONS * 3  # it really was cut short
-    assert judge.limit.active == 0 and not judge.limit._waiters  # every slot given back
+    assert judge.transport.limit.active == 0 and not judge.transport.limit._waiters  # every slot given back

@@ -22,7 +22,7 @@ from rrm_select import (
     SwissSelector,
 )
 from rrm_select.cache import JudgmentCache
-from rrm_select.judges.base import Generation, Prompt, Sample
+from rrm_select import Generation, Prompt, Sample, ScriptedBackend
 from rrm_select.judges.hedging import Hedge
 from rrm_select.selectors.elo import circle_schedule
 from rrm_select.types import Verdict
@@ -185,7 +185,7 @@ def test_budget_that_suffices_changes_nothing() -> None:
 
 
 def test_nothing_judged_is_an_error_not_a_guess() -> None:
-    judge = HangsOnQualityZero(ScriptedJudge.by_score(quality).prefer)
+    judge = ScriptedJudge(backend=HangsOnQualityZero.by_score(quality))
     with pytest.raises(DeadlineExceededError, match=r"no judge vote arrived within the selection's deadline of 0.2 s"):
         KnockoutSelector(judge, deadline_s=0.2, seed=0).select("q", ["quality 0", "quality 1"])
     # order="both" needs two calls for any match: a budget of one cannot pay for it.
@@ -196,15 +196,15 @@ def test_nothing_judged_is_an_error_not_a_guess() -> None:
 def test_budget_counts_resamples() -> None:
     attempts: dict[tuple[str, str], int] = {}
 
-    class FirstTryGarbles(ScriptedJudge):
-        def _sample(self, prompt: Prompt) -> Sample:
+    class FirstTryGarbles(ScriptedBackend):
+        def sample(self, prompt: Prompt) -> Sample:
             key = (prompt.request.first, prompt.request.second)
             attempts[key] = attempts.get(key, 0) + 1
             if attempts[key] == 1:
                 return Sample("no verdict here", None, "stop", 0.0)
-            return super()._sample(prompt)
+            return super().sample(prompt)
 
-    judge = FirstTryGarbles(ScriptedJudge.by_score(quality).prefer)
+    judge = ScriptedJudge(backend=FirstTryGarbles.by_score(quality))
     result = EloSelector(judge, order="per_match", budget=5, seed=0).select("q", texts_of(4))
     assert judge.calls == result.usage.requests == 5
     assert result.stopped_early == "budget"
@@ -213,19 +213,19 @@ def test_budget_counts_resamples() -> None:
     assert result.usage.resamples == 2 and result.usage.abstentions == 1
 
 
-class HangsOnQualityZero(ScriptedJudge):
+class HangsOnQualityZero(ScriptedBackend):
     """Answers in 10 ms, but never about the candidate of quality 0."""
 
-    async def _generate(self, prompts: Sequence[Prompt]) -> list[Generation]:
+    async def generate(self, prompts: Sequence[Prompt]) -> list[Generation]:
         hangs = any(quality(p.request.first) == 0 or quality(p.request.second) == 0 for p in prompts)
         await asyncio.sleep(60 if hangs else 0.01)
-        return await super()._generate(prompts)
+        return await super().generate(prompts)
 
 
 @pytest.mark.parametrize("selector", [KnockoutSelector, EloSelector])
 def test_deadline_cancels_calls_and_returns_the_best_so_far(selector: type) -> None:
     texts = texts_of(8)
-    judge = HangsOnQualityZero(ScriptedJudge.by_score(quality).prefer)
+    judge = ScriptedJudge(backend=HangsOnQualityZero.by_score(quality))
     started = time.monotonic()
     result = selector(judge, deadline_s=0.5, seed=0).select("q", texts)
     assert time.monotonic() - started < 10  # bounded by the deadline, not by the hung calls
@@ -241,21 +241,21 @@ def test_deadline_cancels_calls_and_returns_the_best_so_far(selector: type) -> N
 # --- hedging ---------------------------------------------------------------------------------
 
 
-class StragglingJudge(ScriptedJudge):
+class StragglingBackend(ScriptedBackend):
     """Answers in 10 ms, except that after 16 calls every 6th call hangs for a minute, unless
     it repeats a call already sent (a hedge)."""
 
-    async def _generate(self, prompts: Sequence[Prompt]) -> list[Generation]:
+    async def generate(self, prompts: Sequence[Prompt]) -> list[Generation]:
         self.calls += len(prompts)
         sent = self.__dict__.setdefault("sent", [])  # kept alive, so identities stay unique
         repeat = any(earlier is prompts for earlier in sent)
         sent.append(prompts)
         await asyncio.sleep(60 if self.calls > 16 and self.calls % 6 == 0 and not repeat else 0.01)
-        return [Generation([self._sample(p) for _ in range(p.n)]) for p in prompts]
+        return [Generation([self.sample(p) for _ in range(p.n)]) for p in prompts]
 
 
 def test_hedging_takes_the_duplicate_when_a_call_straggles() -> None:
-    judge = StragglingJudge(ScriptedJudge.by_score(quality).prefer, hedge=Hedge(min_observations=3, factor=4))
+    judge = ScriptedJudge(backend=StragglingBackend.by_score(quality), hedge=Hedge(min_observations=3, factor=4))
     texts = texts_of(16)
     started = time.monotonic()
     results = [KnockoutSelector(judge, order="per_match", seed=s).select("q", texts) for s in range(4)]
@@ -267,7 +267,7 @@ def test_hedging_takes_the_duplicate_when_a_call_straggles() -> None:
 
 
 def test_hedging_respects_the_budget() -> None:
-    judge = StragglingJudge(ScriptedJudge.by_score(quality).prefer, hedge=Hedge(min_observations=1, factor=1))
+    judge = ScriptedJudge(backend=StragglingBackend.by_score(quality), hedge=Hedge(min_observations=1, factor=1))
     result = KnockoutSelector(judge, order="per_match", budget=7, deadline_s=2, seed=0).select("q", texts_of(8))
     assert result.usage.requests <= 7
 
@@ -342,10 +342,10 @@ def test_matches_start_before_the_last_candidate_arrives() -> None:
     judged_at: list[float] = []
     arrived: dict[str, float] = {}
 
-    class Recording(ScriptedJudge):
-        async def _generate(self, prompts: Sequence[Prompt]) -> list[Generation]:
+    class Recording(ScriptedBackend):
+        async def generate(self, prompts: Sequence[Prompt]) -> list[Generation]:
             judged_at.append(time.monotonic())
-            return await super()._generate(prompts)
+            return await super().generate(prompts)
 
     async def arrive(text: str, after: float) -> str:
         await asyncio.sleep(after)
@@ -353,7 +353,7 @@ def test_matches_start_before_the_last_candidate_arrives() -> None:
         return text
 
     texts = texts_of(8)
-    judge = Recording(ScriptedJudge.by_score(quality).prefer)
+    judge = ScriptedJudge(backend=Recording.by_score(quality))
     selector = KnockoutSelector(judge, seed=0)
     delays = [0.0] * 7 + [0.5]
 

@@ -22,7 +22,7 @@ from rrm_select import (
     SwissSelector,
     rerank,
 )
-from rrm_select.judges.base import Generation, Judge, Prompt
+from rrm_select import Backend, Generation, Judge, Prompt, Sample
 from rrm_select.ratings import bradley_terry
 from rrm_select.selectors.knockout import build_bracket
 from rrm_select.selectors.swiss import swiss_pairs
@@ -271,23 +271,14 @@ def test_abstaining_judge_is_resampled_then_recorded() -> None:
     assert ties <= {0, 1, 2}
 
 
-class GatedJudge(Judge):
+class GatedBackend(Backend):
     """First-round match of the 'slow' candidate waits until a later match has started."""
 
     def __init__(self) -> None:
-        super().__init__()
         self.started: list[tuple[str, str]] = []
         self.later_match_started = asyncio.Event()
 
-    @property
-    def name(self) -> str:
-        return "gated"
-
-    @property
-    def settings(self) -> dict[str, object]:
-        return {"backend": "gated"}
-
-    async def _generate(self, prompts: Sequence[Prompt]) -> list[Generation]:
+    async def generate(self, prompts: Sequence[Prompt]) -> list[Generation]:
         self.started += [(p.request.first, p.request.second) for p in prompts]
         if len(self.started) > 4:
             self.later_match_started.set()
@@ -296,19 +287,17 @@ class GatedJudge(Judge):
         return [Generation([_box(p)]) for p in prompts]
 
 
-def _box(prompt: Prompt):
-    from rrm_select.judges.base import Sample
-
+def _box(prompt: Prompt) -> Sample:
     better = 1 if quality(prompt.request.first) > quality(prompt.request.second) else 2
     return Sample(f"x</think>\\boxed{{Assistant {better}}}", None, "stop", 0.0)
 
 
 def test_knockout_match_starts_as_soon_as_its_entrants_are_known() -> None:
     texts = ["slow 0"] + [f"fast {i}" for i in range(1, 8)]
-    judge = GatedJudge()
+    backend = GatedBackend()
     # If the second round waited for the whole first round, the slow match would time out.
-    result = KnockoutSelector(judge, seed=0).select("q", texts)
-    assert result.best == "fast 7" and len(judge.started) == 7
+    result = KnockoutSelector(Judge(backend), seed=0).select("q", texts)
+    assert result.best == "fast 7" and len(backend.started) == 7
 
 
 def _mc_knockout(n: int, p: float, sims: int, rng: np.random.Generator) -> float:

@@ -25,7 +25,7 @@ from rrm_select import (
     Selection,
     VLLMJudge,
 )
-from rrm_select.judges.base import VoteRequest
+from rrm_select import VoteRequest
 
 os.environ.update(VLLM_ENV)
 FORCED = RRMFormat().verdict_regex(40)

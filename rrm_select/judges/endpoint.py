@@ -1,135 +1,134 @@
-"""What the judges behind an OpenAI-compatible API share (`LiteLLMJudge`, `HTTPJudge`).
+"""The endpoint judge: one class for every judge behind an OpenAI-compatible API.
 
-Decoding settings, a concurrency limit, and one request per prompt, retried under the judge's
-`RetryPolicy` with backoff (a server's Retry-After first). A subclass sends one attempt and says
-which of its failures are worth retrying and what the caller should see instead; errors never
-carry an API key, in their message or in anything chained to them.
+`EndpointJudge` checks the decoding options, builds the request body (one merge rule for
+`extra_body`, `verdict_regex` and the keys the judge owns), reads replies with one parser and
+retries each request under its `RetryPolicy` with backoff (a server's Retry-After first). What
+varies is the `Transport` that sends a body; `LiteLLMJudge` and `HTTPJudge` only pick one.
+Errors never carry an API key, in their message or in anything chained to them.
 """
 
 from __future__ import annotations
 
-from abc import abstractmethod
+import random
 from collections.abc import Sequence
+from typing import Any
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
-from rrm_select.errors import JudgeRejectedError, JudgeUnavailableError
+from rrm_select.cache import JudgmentCache
+from rrm_select.errors import InvalidArgumentError, JudgeError, JudgeUnavailableError
 from rrm_select.fail_fast import gather_fail_fast
 from rrm_select.formats import JudgeFormat
-from rrm_select.judges.base import (
-    Generation,
-    Judge,
-    Prompt,
-    RetryPolicy,
-    Sample,
-    backoff_s,
-    check_endpoint_options,
-)
+from rrm_select.judges.backend import Backend, Generation, Prompt, Sample, check_sampling
+from rrm_select.judges.base import Judge, RetryPolicy
 from rrm_select.judges.hedging import Hedge
-from rrm_select.judges.limit import ConcurrencyLimit
+from rrm_select.judges.reply import samples_of
+from rrm_select.judges.transport import EndpointRequest, Transport
+
+OWNED_KEYS = frozenset(
+    {"model", "messages", "prompt", "n", "stream", "temperature", "top_p", "max_tokens", "max_completion_tokens"}
+)
+"""Body fields the judge sets from its own options; `extra_body` may not set them."""
 
 
-class EndpointJudge(Judge):
-    """A judge that sends each prompt to a chat-completions endpoint as one request with `n`."""
+def merged_extra_body(extra_body: dict[str, Any] | None, verdict_regex: str | None) -> dict[str, Any]:
+    """The caller's extra body fields with `verdict_regex` merged into ``structured_outputs``
+    (the caller's other structured-output options kept); keys the judge owns are refused."""
+    body = dict(extra_body or {})
+    owned = OWNED_KEYS & body.keys()
+    if owned:
+        raise InvalidArgumentError(
+            f"these are set by the judge and cannot be in extra_body: {sorted(owned)} (use its options of the same names)"
+        )
+    if verdict_regex is not None:
+        structured = body.get("structured_outputs", {})
+        if not isinstance(structured, dict):
+            raise InvalidArgumentError(f"extra_body['structured_outputs'] must be a dict, got {structured!r}")
+        if "regex" in structured:
+            raise InvalidArgumentError("give the regex either as verdict_regex or in extra_body, not both")
+        body["structured_outputs"] = {**structured, "regex": verdict_regex}
+    return body
 
-    backend = "endpoint"
-    """The `settings` name of the client (part of the cache fingerprint)."""
+
+def backoff_s(policy: RetryPolicy, attempt: int, retry_after_s: float | None) -> float:
+    """Seconds to wait after failed attempt number `attempt` (1-based): the server's Retry-After
+    when it sent one, else full jitter under an exponential ceiling (spreading many clients'
+    retries apart); never more than `policy.max_backoff_s`."""
+    if retry_after_s is not None:
+        return min(retry_after_s, policy.max_backoff_s)
+    ceiling = min(policy.max_backoff_s, policy.initial_backoff_s * 2 ** (attempt - 1))
+    return random.uniform(0, ceiling)
+
+
+class EndpointBackend(Backend):
+    """Sends each prompt as one request with `n` through a transport, retrying transient failures."""
 
     def __init__(
         self,
-        model: str,
+        transport: Transport,
         *,
         temperature: float,
         top_p: float,
         max_tokens: int,
         timeout: float,
-        max_concurrency: int,
-        verdict_regex: str | None,
-        retry: RetryPolicy | None,
-        hedge: Hedge | None,
-        format: JudgeFormat | None,
+        extra_body: dict[str, Any],
+        retry: RetryPolicy,
     ) -> None:
-        check_endpoint_options(max_tokens, max_concurrency, timeout, temperature, top_p)
-        super().__init__(format=format, retry=retry, hedge=hedge)
-        self.model = model
+        self.transport = transport
         self.temperature = temperature
         self.top_p = top_p
         self.max_tokens = max_tokens
         self.timeout = timeout
-        self.verdict_regex = verdict_regex
-        self.limit = ConcurrencyLimit(max_concurrency)
+        self.extra_body = extra_body
+        self.retry = retry
+
+    @property
+    def name(self) -> str:
+        return f"{self.transport.model} at {self.transport.endpoint}"
 
     @property
     def settings(self) -> dict[str, object]:
         return {
-            "backend": self.backend,
-            "model": self._model_setting(),
+            **self.transport.settings(self.extra_body),
             "temperature": self.temperature,
             "top_p": self.top_p,
             "max_tokens": self.max_tokens,
-            **self._extra_settings(),
         }
 
-    def _model_setting(self) -> object:
-        return self.model
+    def close(self) -> None:
+        self.transport.close()
 
-    @abstractmethod
-    def _extra_settings(self) -> dict[str, object]:
-        """Further request options that change the votes (extra body fields)."""
-
-    @abstractmethod
-    async def _attempt(self, prompt: Prompt) -> list[Sample]:
-        """Send `prompt` once (holding a concurrency slot) and return its samples."""
-
-    @abstractmethod
-    def _is_transient(self, exc: BaseException) -> bool:
-        """Whether a failed attempt is worth another (429, 5xx, timeouts, drops, garbage)."""
-
-    @abstractmethod
-    def _retry_after_s(self, exc: BaseException | None) -> float | None:
-        """The server's Retry-After on a failed attempt, if it sent one."""
-
-    @abstractmethod
-    def _failure_text(self, exc: BaseException) -> str | None:
-        """What the server said in a failed attempt; None when `exc` is no judge failure (a bug,
-        a cancellation), which then reaches the caller unchanged."""
-
-    def _secrets(self) -> list[str]:
-        """The API keys that must never appear in an error."""
-        return []
-
-    def _translate(self, exc: BaseException, attempts: int) -> BaseException:
-        """The error the caller sees for the last failure, with every key masked."""
-        cause = self._failure_text(exc)
-        if cause is None:
-            return exc
-        for secret in self._secrets():
-            cause = cause.replace(secret, "***")
-        if self._is_transient(exc):
-            return JudgeUnavailableError(f"judge {self.name} failed {attempts} attempt(s); last: {cause}")
-        return JudgeRejectedError(f"judge {self.name} refused the request: {cause}")
-
-    async def _generate(self, prompts: Sequence[Prompt]) -> list[Generation]:
+    async def generate(self, prompts: Sequence[Prompt]) -> list[Generation]:
         return await gather_fail_fast(*(self._request(p) for p in prompts))
 
+    def body(self, prompt: Prompt) -> EndpointRequest:
+        """The request for `prompt`'s samples."""
+        fields = {
+            "messages": prompt.messages,
+            "n": prompt.n,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+        }
+        return EndpointRequest("chat/completions", fields, self.extra_body, self.timeout)
+
     async def _request(self, prompt: Prompt) -> Generation:
+        request = self.body(prompt)
         attempts = 0
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.retry.max_attempts),
             wait=self._backoff,
-            retry=retry_if_exception(self._is_transient),
+            retry=retry_if_exception_type(JudgeUnavailableError),
             reraise=True,
         )
         try:
             async for attempt in retrying:
                 with attempt:
                     attempts += 1
-                    samples = await self._attempt(prompt)
-        except Exception as exc:
+                    samples = await self._attempt(request)
+        except JudgeError as exc:
             error = self._translate(exc, attempts)
-            if error is exc:
-                raise
-            if not _quotes_any(exc, self._secrets()):
+            if not _quotes_any(exc, self.transport.secrets):
                 raise error from exc
         else:
             return Generation(samples, requests=attempts, retries=attempts - 1)
@@ -138,9 +137,94 @@ class EndpointJudge(Judge):
         # here, outside the handler, so that it is not even the implicit context.
         raise error from None
 
+    async def _attempt(self, request: EndpointRequest) -> list[Sample]:
+        return samples_of(await self.transport.send(request))
+
+    def _translate(self, exc: JudgeError, attempts: int) -> JudgeError:
+        """The error the caller sees for the last failure: the judge's identity and attempts
+        added, every key masked."""
+        cause = str(exc)
+        for secret in self.transport.secrets:
+            cause = cause.replace(secret, "***")
+        if isinstance(exc, JudgeUnavailableError):
+            message = f"judge {self.name} failed {attempts} attempt(s); last: {cause}"
+        else:
+            message = f"judge {self.name} refused the request: {cause}"
+        return type(exc)(
+            message,
+            judge=self.name,
+            endpoint=self.transport.endpoint,
+            attempts=attempts,
+            status=exc.status,
+            retry_after_s=exc.retry_after_s,
+        )
+
     def _backoff(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        return backoff_s(self.retry, state.attempt_number, self._retry_after_s(exc))
+        retry_after = exc.retry_after_s if isinstance(exc, JudgeError) else None
+        return backoff_s(self.retry, state.attempt_number, retry_after)
+
+
+class EndpointJudge(Judge):
+    """A judge behind an OpenAI-compatible API, reached through `transport`.
+
+    Args:
+        transport: sends one request body (see `rrm_select.judges.transport`).
+        temperature, top_p, max_tokens: decoding settings (the RRM paper's by default).
+        timeout: seconds allowed per request before it counts as a transient failure.
+        verdict_regex: ask a vLLM server to force every sample to match this regex (its
+            structured outputs), merged into ``extra_body["structured_outputs"]``.
+        extra_body: more fields for the request body (e.g. ``{"top_k": 20}`` for vLLM); the
+            fields the judge sets from its options (`OWNED_KEYS`) are refused here.
+        retry, hedge, format, cache: as for every `Judge`.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        temperature: float = 0.6,
+        top_p: float = 1.0,
+        max_tokens: int = 8192,
+        timeout: float = 600.0,
+        verdict_regex: str | None = None,
+        extra_body: dict[str, Any] | None = None,
+        retry: RetryPolicy | None = None,
+        hedge: Hedge | None = None,
+        format: JudgeFormat | None = None,
+        cache: JudgmentCache | None = None,
+    ) -> None:
+        check_sampling(max_tokens, temperature, top_p)
+        if timeout <= 0:
+            raise InvalidArgumentError(f"timeout must be > 0 seconds, got {timeout!r}")
+        retry = retry if retry is not None else RetryPolicy()
+        self.endpoint = EndpointBackend(
+            transport,
+            temperature=temperature,
+            top_p=top_p,
+            max_tokens=max_tokens,
+            timeout=timeout,
+            extra_body=merged_extra_body(extra_body, verdict_regex),
+            retry=retry,
+        )
+        super().__init__(self.endpoint, format=format, retry=retry, hedge=hedge, cache=cache)
+        self.verdict_regex = verdict_regex
+
+    @property
+    def transport(self) -> Transport:
+        return self.endpoint.transport
+
+    @property
+    def model(self) -> str:
+        return self.transport.model
+
+    @property
+    def max_tokens(self) -> int:
+        return self.endpoint.max_tokens
+
+    @property
+    def extra_body(self) -> dict[str, Any]:
+        return self.endpoint.extra_body
 
 
 def _quotes_any(exc: BaseException, secrets: list[str]) -> bool:

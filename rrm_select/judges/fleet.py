@@ -14,16 +14,18 @@ then cooled down goes to another one.
 
 from __future__ import annotations
 
-import functools
 import random
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from rrm_select.errors import InvalidArgumentError
+from rrm_select.judges.backend import check_positive_int
 from rrm_select.judges.limit import ConcurrencyLimit
+from rrm_select.judges.litellm_transport import call_litellm, import_litellm, litellm_call, litellm_settings
+from rrm_select.judges.transport import EndpointReply, EndpointRequest, Transport
 
 
 @dataclass(eq=False)  # compared by identity: one object per deployment
@@ -37,22 +39,28 @@ class _Deployment:
     """Requests holding or waiting for this deployment's slots."""
 
 
-class Fleet:
+class FleetTransport(Transport):
     """The deployments of one Router model group, with a waiting concurrency limit each.
 
     Args:
-        router: a ``litellm.Router``; build one with `Fleet.of_servers` for plain server lists.
+        router: a ``litellm.Router``; build one with `FleetTransport.of_servers` for plain
+            server lists.
         group: the Router's model name for the judge's deployments.
         max_concurrency: requests in flight per deployment, unless the deployment's
             ``litellm_params`` set ``max_parallel_requests``.
+        **litellm_kwargs: passed to every Router call unchanged.
     """
 
-    def __init__(self, router: Any, group: str, max_concurrency: int) -> None:
+    kind = "litellm"
+
+    def __init__(self, router: Any, group: str, max_concurrency: int = 64, **litellm_kwargs: Any) -> None:
+        check_positive_int("max_concurrency", max_concurrency)
         entries = list(router.registry().deployments(group))
         if not entries:
             raise InvalidArgumentError(f"the router has no deployments for model {group!r}")
         self.router = router
         self.group = group
+        self.litellm_kwargs = litellm_kwargs
         self._lock = threading.Lock()
         self.deployments: dict[str, _Deployment] = {}
         for entry in entries:
@@ -65,10 +73,12 @@ class Fleet:
             )  # fmt: skip
 
     @classmethod
-    def of_servers(cls, model: str, api_bases: Sequence[str], api_key: str | None, max_concurrency: int) -> Fleet:
+    def of_servers(
+        cls, model: str, api_bases: Sequence[str], api_key: str | None, max_concurrency: int, **litellm_kwargs: Any
+    ) -> FleetTransport:
         """A fleet of identical servers of `model` (a litellm model name), one per API base."""
-        from rrm_select.judges.litellm_judge import import_litellm
-
+        if not api_bases:
+            raise InvalidArgumentError("api_base is an empty list: give at least one endpoint")
         if len(set(api_bases)) != len(api_bases):
             raise InvalidArgumentError(f"api_base lists a server twice: {list(api_bases)}")
         model_list = [
@@ -79,7 +89,11 @@ class Fleet:
         # allowed_fails=0: a judge server that fails once sits out the router's cooldown (5 s by
         # default), so a dead one costs a few failed attempts, not a stream of them.
         router = import_litellm().Router(model_list=model_list, num_retries=0, allowed_fails=0)
-        return cls(router, model, max_concurrency)
+        return cls(router, model, max_concurrency, **litellm_kwargs)
+
+    @property
+    def model(self) -> str:
+        return self.group
 
     @property
     def models(self) -> list[str]:
@@ -87,17 +101,29 @@ class Fleet:
         return sorted({d.model for d in self.deployments.values()})
 
     @property
+    def endpoint(self) -> str:
+        bases = ", ".join(d.api_base for d in self.deployments.values())
+        return f"{len(self.deployments)} servers ({bases})"
+
+    @property
     def secrets(self) -> list[str]:
         """API keys of the deployments, to mask in error messages."""
         return [d.api_key for d in self.deployments.values() if d.api_key]
 
-    def describe(self) -> str:
-        bases = ", ".join(d.api_base for d in self.deployments.values())
-        return f"{len(self.deployments)} servers ({bases})"
+    def settings(self, extra_body: dict[str, Any]) -> dict[str, object]:
+        # Votes depend on the model, not on which server produced them: a fleet of one model
+        # shares its judgments (and cache entries) with a single server of that model.
+        models = self.models
+        return litellm_settings(models[0] if len(models) == 1 else models, self.litellm_kwargs, extra_body)
+
+    async def send(self, request: EndpointRequest) -> EndpointReply:
+        async with self._lane() as deployment:
+            call = litellm_call(self.router, request)
+            return await call_litellm(call, request, self.endpoint, model=deployment.id, **self.litellm_kwargs)
 
     @asynccontextmanager
-    async def lane(self) -> AsyncIterator[Callable[..., Any]]:
-        """Hold a slot on the least loaded healthy deployment; yields ``acompletion`` bound to it."""
+    async def _lane(self) -> AsyncIterator[_Deployment]:
+        """Hold a slot on the least loaded healthy deployment."""
         while True:
             chosen = self._pick(await self._healthy())
             try:
@@ -106,7 +132,7 @@ class Fleet:
                     # then moves to a healthy one instead of failing there itself.
                     healthy = await self._healthy()
                     if chosen in healthy or not healthy:
-                        yield functools.partial(self.router.acompletion, model=chosen.id)
+                        yield chosen
                         return
             finally:
                 with self._lock:

@@ -22,8 +22,10 @@ from rrm_select.errors import (
     JudgeUnavailableError,
     MissingDependencyError,
 )
+from rrm_select.cache import JudgmentCache
 from rrm_select.formats import JudgeFormat, split_reasoning
-from rrm_select.judges.base import Generation, Judge, Prompt, RetryPolicy, Sample, split_evenly
+from rrm_select.judges.backend import Backend, Generation, Prompt, Sample, check_sampling, split_evenly
+from rrm_select.judges.base import Judge, RetryPolicy
 from rrm_select.judges.batching import StepBatcher
 
 
@@ -38,46 +40,25 @@ def _import_vllm() -> Any:
     return vllm
 
 
-class VLLMJudge(Judge):
-    """An RRM run in-process by vLLM.
-
-    Args:
-        model: a model name or local folder; builds ``vllm.LLM(model=model, **engine_kwargs)``.
-        llm: an existing ``vllm.LLM`` to use instead (then give no `model` or engine kwargs).
-        temperature, top_p, max_tokens: decoding settings (the RRM paper's by default).
-        verdict_regex: force every sample to match this regex with vLLM's structured outputs,
-            e.g. ``RRMFormat().verdict_regex(200)`` for a weak judge. None (default): free text.
-        retry: only `resamples` applies here (there are no transient network failures).
-        format: prompt and verdict format.
-        **engine_kwargs: passed to ``vllm.LLM`` (e.g. ``tensor_parallel_size``, ``max_model_len``).
-    """
+class VLLMBackend(Backend):
+    """Samples from a `vllm.LLM` in this process (see `VLLMJudge` for the arguments)."""
 
     def __init__(
         self,
-        model: str | None = None,
+        llm: Any,
         *,
-        llm: Any = None,
+        owns_engine: bool,
+        model: str | None = None,
         temperature: float = 0.6,
         top_p: float = 1.0,
         max_tokens: int = 8192,
         verdict_regex: str | None = None,
-        retry: RetryPolicy | None = None,
-        format: JudgeFormat | None = None,
-        **engine_kwargs: Any,
     ) -> None:
-        if (model is None) == (llm is None):
-            raise InvalidArgumentError("give exactly one of model= (to build a vllm.LLM) or llm= (an existing one)")
-        if llm is not None and engine_kwargs:
-            raise InvalidArgumentError(f"engine options {sorted(engine_kwargs)} need model=, not an existing llm=")
-        if not isinstance(max_tokens, int) or max_tokens < 1:
-            raise InvalidArgumentError(f"max_tokens must be an integer >= 1, got {max_tokens!r}")
-        if not 0 <= temperature <= 2 or not 0 < top_p <= 1:
-            raise InvalidArgumentError(f"need 0 <= temperature <= 2 and 0 < top_p <= 1, got {temperature!r}, {top_p!r}")
-        super().__init__(format=format, retry=retry)
+        check_sampling(max_tokens, temperature, top_p)
         self._vllm = _import_vllm()
-        self._owns_engine = llm is None
-        self.llm = llm if llm is not None else self._vllm.LLM(model=model, **engine_kwargs)
-        self.model: str = model if model is not None else self.llm.model_config.model
+        self.llm = llm
+        self._owns_engine = owns_engine
+        self.model: str = model if model is not None else llm.model_config.model
         self.temperature = temperature
         self.top_p = top_p
         self.max_tokens = max_tokens
@@ -87,22 +68,6 @@ class VLLMJudge(Judge):
     @property
     def name(self) -> str:
         return f"vLLM in-process {self.model}"
-
-    def close(self) -> None:
-        """Stop the engine's worker processes, if this judge started them (not a given `llm`).
-
-        Long-lived programs and test suites should call it (or use the judge as a context
-        manager): an engine left running can keep the interpreter from exiting.
-        """
-        if self._owns_engine:
-            self._owns_engine = False
-            self.llm.llm_engine.engine_core.shutdown()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     @property
     def settings(self) -> dict[str, object]:
@@ -115,12 +80,12 @@ class VLLMJudge(Judge):
             "verdict_regex": self.verdict_regex,
         }
 
-    @property
-    def batch_sizes(self) -> list[int]:
-        """Prompts per `LLM.chat` call so far."""
-        return self.batcher.batch_sizes
+    def close(self) -> None:
+        if self._owns_engine:
+            self._owns_engine = False
+            self.llm.llm_engine.engine_core.shutdown()
 
-    async def _generate(self, prompts: Sequence[Prompt]) -> list[Generation]:
+    async def generate(self, prompts: Sequence[Prompt]) -> list[Generation]:
         return await self.batcher.submit(prompts)
 
     def _chat(self, prompts: list[Prompt]) -> list[Generation | JudgeError]:
@@ -147,9 +112,11 @@ class VLLMJudge(Judge):
                 [p.messages for p in prompts], [self._sampling(p.n) for p in prompts], use_tqdm=False
             )
         except refused as exc:  # vLLM will not serve this request
-            raise JudgeRejectedError(f"judge {self.name} refused the request: {exc}") from exc
+            raise JudgeRejectedError(f"judge {self.name} refused the request: {exc}", judge=self.name) from exc
         except Exception as exc:  # the engine itself failed (died, out of memory, ...)
-            raise JudgeUnavailableError(f"judge {self.name} failed: {type(exc).__name__}: {exc}") from exc
+            raise JudgeUnavailableError(
+                f"judge {self.name} failed: {type(exc).__name__}: {exc}", judge=self.name
+            ) from exc
         latency = time.monotonic() - started
         return [Generation(_samples(output, latency)) for output in outputs]
 
@@ -162,6 +129,72 @@ class VLLMJudge(Judge):
         return self._vllm.SamplingParams(
             n=n, temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_tokens, **options
         )
+
+
+class VLLMJudge(Judge):
+    """An RRM run in-process by vLLM.
+
+    Args:
+        model: a model name or local folder; builds ``vllm.LLM(model=model, **engine_kwargs)``.
+        llm: an existing ``vllm.LLM`` to use instead (then give no `model` or engine kwargs).
+        temperature, top_p, max_tokens: decoding settings (the RRM paper's by default).
+        verdict_regex: force every sample to match this regex with vLLM's structured outputs,
+            e.g. ``RRMFormat().verdict_regex(200)`` for a weak judge. None (default): free text.
+        retry: only `resamples` applies here (there are no transient network failures).
+        format: prompt and verdict format.
+        cache: a `JudgmentCache` reusing votes already paid for.
+        **engine_kwargs: passed to ``vllm.LLM`` (e.g. ``tensor_parallel_size``, ``max_model_len``).
+
+    `close()` (or using the judge as a context manager) stops the engine's worker processes if
+    this judge started them: long-lived programs and test suites should call it, since an engine
+    left running can keep the interpreter from exiting.
+    """
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        llm: Any = None,
+        temperature: float = 0.6,
+        top_p: float = 1.0,
+        max_tokens: int = 8192,
+        verdict_regex: str | None = None,
+        retry: RetryPolicy | None = None,
+        format: JudgeFormat | None = None,
+        cache: JudgmentCache | None = None,
+        **engine_kwargs: Any,
+    ) -> None:
+        if (model is None) == (llm is None):
+            raise InvalidArgumentError("give exactly one of model= (to build a vllm.LLM) or llm= (an existing one)")
+        if llm is not None and engine_kwargs:
+            raise InvalidArgumentError(f"engine options {sorted(engine_kwargs)} need model=, not an existing llm=")
+        check_sampling(max_tokens, temperature, top_p)
+        owns_engine = llm is None
+        if llm is None:
+            llm = _import_vllm().LLM(model=model, **engine_kwargs)
+        self.vllm = VLLMBackend(
+            llm,
+            owns_engine=owns_engine,
+            model=model,
+            temperature=temperature,
+            top_p=top_p,
+            max_tokens=max_tokens,
+            verdict_regex=verdict_regex,
+        )
+        super().__init__(self.vllm, format=format, retry=retry, cache=cache)
+
+    @property
+    def llm(self) -> Any:
+        return self.vllm.llm
+
+    @property
+    def model(self) -> str:
+        return self.vllm.model
+
+    @property
+    def batch_sizes(self) -> list[int]:
+        """Prompts per `LLM.chat` call so far."""
+        return self.vllm.batcher.batch_sizes
 
 
 def _client_errors(vllm: Any) -> tuple[type[Exception], ...]:

@@ -22,7 +22,9 @@ import numpy as np
 from rrm_select.conversation import unicode_error
 from rrm_select.errors import BudgetExhaustedError, DeadlineExceededError, InvalidArgumentError
 from rrm_select.fail_fast import gather_fail_fast
-from rrm_select.judges.base import Ballot, CallBudget, Judge, VoteRequest
+from rrm_select.judges.backend import VoteRequest
+from rrm_select.judges.base import Ballot, Judge
+from rrm_select.selectors.budget import CallBudget
 from rrm_select.sync_loop import run_sync
 from rrm_select.types import Decision, Match, Method, Selection, StopReason, Usage, Vote
 from rrm_select.voting import (
@@ -125,11 +127,11 @@ class Tournament:
 
     async def _ajudge(self, requests: list[VoteRequest]) -> list[Ballot]:
         if self.deadline is None:
-            return await self.judge.ajudge(requests, self.budget)
+            return await self.judge.ajudge(requests, self.budget.take)
         timeout = asyncio.timeout_at(self.deadline)
         try:
             async with timeout:
-                return await self.judge.ajudge(requests, self.budget)
+                return await self.judge.ajudge(requests, self.budget.take)
         except TimeoutError as exc:
             if timeout.expired():
                 raise _DeadlinePassed from exc
