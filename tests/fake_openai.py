@@ -1,6 +1,6 @@
 """A small OpenAI-compatible chat server on 127.0.0.1 for the litellm path.
 
-It answers `POST /v1/chat/completions` like vLLM would, from a `script` callable that sees the
+It answers `POST /v1/chat/completions` (and `/v1/completions`, with text choices) like vLLM would, from a `script` callable that sees the
 parsed request body and returns a `Reply`: either choices (content, optional separate reasoning,
 finish reason) or a fault (an HTTP status with headers, a dropped connection, a garbage body,
 a delay longer than the client's timeout). Every request body is kept in `requests` so tests can
@@ -74,6 +74,10 @@ class FakeOpenAIServer:
         self.requests: list[dict[str, Any]] = []
         self.authorizations: list[str] = []
         """The Authorization header of every request (to check that a key was really sent)."""
+        self.paths: list[str] = []
+        """The URL path of every request."""
+        self.connections = 0
+        """TCP connections accepted (fewer than requests when a client reuses them)."""
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
@@ -101,6 +105,11 @@ class FakeOpenAIServer:
             def log_message(self, *args: object) -> None:  # keep test output clean
                 pass
 
+            def setup(self) -> None:
+                super().setup()
+                with server._lock:
+                    server.connections += 1
+
             def do_GET(self) -> None:
                 self._send(200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
 
@@ -109,6 +118,7 @@ class FakeOpenAIServer:
                 with server._lock:
                     server.requests.append(body)
                     server.authorizations.append(self.headers.get("Authorization", ""))
+                    server.paths.append(self.path)
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 try:
@@ -133,7 +143,8 @@ class FakeOpenAIServer:
                     payload = {"error": {"message": reply.error or "fault", "code": reply.status}}
                     self._send(reply.status, payload, reply.headers)
                     return
-                self._send(200, _completion(body, reply.choices), reply.headers)
+                chat = self.path.endswith("/chat/completions")
+                self._send(200, (_completion if chat else _text_completion)(body, reply.choices), reply.headers)
 
             def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
                 self._send_raw(status, json.dumps(payload).encode(), headers or {})
@@ -174,6 +185,17 @@ def _completion(body: dict[str, Any], choices: list[Choice]) -> dict[str, Any]:
             "total_tokens": prompt_tokens + completion_tokens,
         },
     }
+
+
+def _text_completion(body: dict[str, Any], choices: list[Choice]) -> dict[str, Any]:
+    """A reply of the completions endpoint: the choices' contents as text."""
+    out = [{"index": i, "text": c.content, "finish_reason": c.finish_reason} for i, c in enumerate(choices)]
+    usage = {
+        "prompt_tokens": len(str(body.get("prompt", "")).split()),
+        "completion_tokens": sum(len(c.content.split()) for c in choices),
+    }
+    return {"id": "cmpl-fake", "object": "text_completion", "model": body.get("model", "fake"), "choices": out,
+            "usage": usage}  # fmt: skip
 
 
 TRANSPORT_FAULTS = ("500", "429", "drop", "slow", "malformed")
