@@ -6,6 +6,7 @@ best = KnockoutSelector(judge, votes=3).select(query, candidates).best
 """
 
 from rrm_select.cache import JudgmentCache
+from rrm_select.conversation import BadRow, candidate_text, query_text, unicode_error
 from rrm_select.errors import (
     BudgetExhaustedError,
     DeadlineExceededError,
@@ -23,10 +24,11 @@ from rrm_select.judges.http_judge import HTTPJudge
 from rrm_select.judges.litellm_judge import LiteLLMJudge
 from rrm_select.judges.scripted import ScriptedJudge
 from rrm_select.judges.vllm_judge import VLLMJudge
-from rrm_select.selectors.base import Selector
+from rrm_select.selectors.base import Selector, SelectorOptions, derive_seed
 from rrm_select.selectors.elo import EloSelector
 from rrm_select.selectors.knockout import KnockoutSelector
 from rrm_select.selectors.swiss import SwissSelector
+from rrm_select.sync_loop import run_sync
 from rrm_select.types import Match, Selection, Usage, Vote
 from rrm_select.voting import EarlyStop, OrderPolicy
 from rrm_select.wrappers import (
@@ -40,6 +42,7 @@ from rrm_select.wrappers import (
 )
 
 __all__ = [
+    "BadRow",
     "BudgetExhaustedError",
     "DeadlineExceededError",
     "EarlyStop",
@@ -65,6 +68,7 @@ __all__ = [
     "ScriptedJudge",
     "Selection",
     "Selector",
+    "SelectorOptions",
     "SwissSelector",
     "Usage",
     "VLLMJudge",
@@ -72,8 +76,13 @@ __all__ = [
     "VoteRequest",
     "acompletion",
     "arerank",
+    "candidate_text",
     "completion",
+    "derive_seed",
     "generation_usage_of",
+    "query_text",
     "rerank",
+    "run_sync",
     "selection_of",
+    "unicode_error",
 ]

@@ -323,8 +323,8 @@ def test_sigkill_and_resume_give_the_uninterrupted_file(tmp_path: Path) -> None:
 
 
 def test_progress_line_on_a_terminal() -> None:
-    from rrm_select.filter_job import FilterStats
-    from rrm_select.progress import ProgressLine
+    from rrm_select.filter.job import FilterStats
+    from rrm_select.filter.progress import ProgressLine
     from rrm_select.types import Usage
 
     class Terminal(io.StringIO):

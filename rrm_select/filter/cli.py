@@ -18,16 +18,34 @@ import sys
 from pathlib import Path
 from typing import Any, get_args
 
-from rrm_select.errors import InvalidArgumentError, JudgeError, MissingDependencyError, RRMError
-from rrm_select.formats import RRMFormat
-from rrm_select.judges.base import Judge, RetryPolicy
-from rrm_select.judges.hedging import Hedge
-from rrm_select.selectors.base import Selector, SelectorOptions
-from rrm_select.types import Method, Selection
-from rrm_select.voting import EARLY_STOPS, ORDER_POLICIES
+from rrm_select import (
+    EarlyStop,
+    EloSelector,
+    Hedge,
+    HTTPJudge,
+    InvalidArgumentError,
+    Judge,
+    JudgeError,
+    JudgmentCache,
+    KnockoutSelector,
+    LiteLLMJudge,
+    MissingDependencyError,
+    OrderPolicy,
+    RetryPolicy,
+    RRMError,
+    RRMFormat,
+    Selection,
+    Selector,
+    SelectorOptions,
+    SwissSelector,
+    VLLMJudge,
+)
 
 EXIT_INVALID = 2
 EXIT_JUDGE = 3
+
+# What --method names: each selector's own method name.
+SELECTORS: dict[str, type[Selector]] = {cls.method: cls for cls in (KnockoutSelector, EloSelector, SwissSelector)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,13 +108,13 @@ def _judge_options(parser: argparse.ArgumentParser) -> None:
     judge.add_argument("--force-verdict", type=int, metavar="CHARS", help="structured outputs: at most CHARS of "
                        "reasoning, then a forced verdict (for weak judges)")  # fmt: skip
     method = parser.add_argument_group("selection")
-    method.add_argument("--method", choices=list(get_args(Method)), default="knockout")
+    method.add_argument("--method", choices=list(SELECTORS), default="knockout")
     method.add_argument("--votes", type=int, default=1)
-    method.add_argument("--order", choices=list(ORDER_POLICIES), default="random")
+    method.add_argument("--order", choices=list(get_args(OrderPolicy)), default="random")
     method.add_argument("--seed", type=int, default=0)
     method.add_argument(
         "--early-stop",
-        choices=list(EARLY_STOPS),
+        choices=list(get_args(EarlyStop)),
         default="off",
         help="vote in waves and stop once the majority is decided (or confident)",
     )
@@ -128,8 +146,6 @@ def make_judge(args: argparse.Namespace) -> Judge:
             raise InvalidArgumentError("give either --vllm MODEL or --model/--api-base, not both")
         if args.hedge:
             raise InvalidArgumentError("--hedge applies to endpoint judges (--model), not to in-process --vllm")
-        from rrm_select.judges.vllm_judge import VLLMJudge
-
         engine = dict(_engine_option(option) for option in args.vllm_arg)
         return VLLMJudge(args.vllm, max_tokens=args.max_tokens, temperature=args.temperature, verdict_regex=regex,
                          format=fmt, retry=retry, **engine)  # fmt: skip
@@ -147,15 +163,11 @@ def make_judge(args: argparse.Namespace) -> Judge:
         "hedge": Hedge(factor=args.hedge) if args.hedge else None,
     }
     if args.client == "http":
-        from rrm_select.judges.http_judge import HTTPJudge
-
         if not args.api_base or len(args.api_base) > 1:
             raise InvalidArgumentError(
                 "--client http takes exactly one --api-base (use the litellm client for a fleet)"
             )
         return HTTPJudge(args.model, api_base=args.api_base[0], **endpoint)
-    from rrm_select.judges.litellm_judge import LiteLLMJudge
-
     api_base = args.api_base[0] if args.api_base and len(args.api_base) == 1 else args.api_base
     return LiteLLMJudge(args.model, api_base=api_base, **endpoint)
 
@@ -171,10 +183,7 @@ def _engine_option(option: str) -> tuple[str, Any]:
 
 
 def make_selector(judge: Judge, args: argparse.Namespace) -> Selector:
-    from rrm_select.selectors.elo import EloSelector
-    from rrm_select.selectors.knockout import KnockoutSelector
-    from rrm_select.selectors.swiss import SwissSelector
-
+    """The selector the command line describes (``--method``, ``--votes``, ...), judging with `judge`."""
     options = SelectorOptions(
         votes=args.votes,
         order=args.order,
@@ -188,14 +197,12 @@ def make_selector(judge: Judge, args: argparse.Namespace) -> Selector:
         return KnockoutSelector(judge, finalists=args.finalists, **options)
     if args.finalists != 1:
         raise InvalidArgumentError("--finalists applies to --method knockout only")
-    return (EloSelector if args.method == "elo" else SwissSelector)(judge, **options)
+    return SELECTORS[args.method](judge, **options)
 
 
 def filter_selector(args: argparse.Namespace) -> Selector:
     """The judge (with its cache) and selector of `filter`: built once per run, or once per actor
     with ``--ray``."""
-    from rrm_select.cache import JudgmentCache
-
     judge = make_judge(args)
     if not args.no_cache:
         judge.cache = JudgmentCache(args.cache)
@@ -203,15 +210,15 @@ def filter_selector(args: argparse.Namespace) -> Selector:
 
 
 def run_filter(args: argparse.Namespace) -> int:
-    from rrm_select.cache import JudgmentCache
-    from rrm_select.dataset import Fields, JsonlSink, count_rows, read_rows
-    from rrm_select.filter_job import FilterJob, FilterStats
-    from rrm_select.progress import ProgressLine, describe
+    """``rrm-select filter``: every row of the input through one selector (or Ray actors)."""
+    from rrm_select.filter.dataset import Fields, JsonlSink, count_rows, read_rows
+    from rrm_select.filter.job import FilterJob, FilterStats
+    from rrm_select.filter.progress import ProgressLine, describe
 
     fields = Fields(query=args.query_field, candidates=args.candidates_field, id=args.id_field)
     rows = read_rows(args.input)
     if args.dry_run:
-        from rrm_select.dry_run import estimate
+        from rrm_select.filter.dry_run import estimate
 
         print(estimate(rows, fields, args))
         return 0
@@ -228,7 +235,7 @@ def run_filter(args: argparse.Namespace) -> int:
     stats = FilterStats(total=count_rows(args.input))
     try:
         if selector is None:
-            from rrm_select.ray_stage import actor_env, filter_on_ray
+            from rrm_select.filter.ray_stage import actor_env, filter_on_ray
 
             filter_on_ray(rows, functools.partial(filter_selector, args), output, rejects, stats, on_progress=progress,
                           fields=fields, emit=args.emit, margin=args.margin, seed=args.seed,

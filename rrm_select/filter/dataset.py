@@ -17,9 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from rrm_select.conversation import BadRow, candidate_text, query_text, unicode_error
-from rrm_select.errors import InvalidArgumentError, MissingDependencyError
-from rrm_select.types import Selection
+from rrm_select import (
+    BadRow,
+    InvalidArgumentError,
+    MissingDependencyError,
+    Selection,
+    candidate_text,
+    query_text,
+    unicode_error,
+)
 
 Emit = Literal["best", "pairs", "ranking"]
 EMITS: tuple[Emit, ...] = ("best", "pairs", "ranking")

@@ -7,7 +7,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from rrm_select.dataset import BadRow, Fields, check_row
+from rrm_select import BadRow
+from rrm_select.filter.dataset import Fields, check_row
 from rrm_select.formats import RRMFormat, keep_ends
 
 CHARS_PER_TOKEN = 4  # a rough average for English text and code; the real count is the tokenizer's

@@ -27,13 +27,9 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from rrm_select import errors
-from rrm_select.dataset import Emit, Fields, JsonlSink
-from rrm_select.errors import InvalidArgumentError, MissingDependencyError, RRMError
-from rrm_select.filter_job import FilterJob, FilterStats, rows_to_do
-from rrm_select.selectors.base import Selector
-from rrm_select.sync_loop import run_sync
-from rrm_select.types import Usage
+from rrm_select import InvalidArgumentError, MissingDependencyError, RRMError, Selector, Usage, errors, run_sync
+from rrm_select.filter.dataset import Emit, Fields, JsonlSink
+from rrm_select.filter.job import FilterJob, FilterStats, rows_to_do
 
 
 def import_ray() -> Any:
@@ -144,7 +140,7 @@ def select_dataset(
             ``ray.data.read_text`` on a JSONL file whose rows differ in shape.
         make_selector: builds the selector and its judge; called once in each actor (a
             `VLLMJudge` on a GPU actor, or an endpoint client such as `LiteLLMJudge`).
-        fields, emit, margin: as in ``rrm-select filter`` (`rrm_select.dataset`).
+        fields, emit, margin: as in ``rrm-select filter`` (`rrm_select.filter.dataset`).
         seed: the run's seed; each row's selection uses one derived from it and the row's id.
         report_errors: turn a judge failure into an ``"error"`` event (see `SelectionStage`)
             instead of failing the run.
