@@ -30,7 +30,7 @@ from rrm_select.selectors.knockout import KnockoutSelector
 from rrm_select.selectors.swiss import SwissSelector
 from rrm_select.sync_loop import run_sync
 from rrm_select.types import Match, Selection, Usage, Vote
-from rrm_select.voting import EarlyStop, OrderPolicy
+from rrm_select.voting import EarlyStop, OrderPolicy, match_cost
 from rrm_select.wrappers import (
     Reranked,
     acompletion,
@@ -80,6 +80,7 @@ __all__ = [
     "completion",
     "derive_seed",
     "generation_usage_of",
+    "match_cost",
     "query_text",
     "rerank",
     "run_sync",

@@ -148,7 +148,7 @@ def test_dry_run_calls_no_judge(tmp_path: Path, server: FakeOpenAIServer, capsys
                  *judge_args(server)]) == 0  # fmt: skip
     report = capsys.readouterr().out
     assert "rows: 10 to judge, 1 would be rejected" in report
-    assert "judge requests: at most 30" in report and "votes: 90" in report
+    assert "judge requests: 30;" in report and "votes: 90" in report  # per_match: one request a match
     assert "completion tokens: at most 737,280" in report and '"n": 3' in report
     assert server.requests == [] and not out.exists()
 

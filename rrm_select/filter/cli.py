@@ -34,6 +34,7 @@ from rrm_select import (
     RetryPolicy,
     RRMError,
     RRMFormat,
+    ScriptedJudge,
     Selection,
     Selector,
     SelectorOptions,
@@ -137,9 +138,15 @@ def _judge_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def judge_format(args: argparse.Namespace) -> RRMFormat:
+    """The prompt format the judge renders with (``--max-text-chars``)."""
+    return RRMFormat(max_text_chars=args.max_text_chars)
+
+
 def make_judge(args: argparse.Namespace) -> Judge:
+    """The judge the command line describes: in-process vLLM, or an endpoint client."""
     regex = RRMFormat().verdict_regex(args.force_verdict) if args.force_verdict else None
-    fmt = RRMFormat(max_text_chars=args.max_text_chars)
+    fmt = judge_format(args)
     retry = RetryPolicy(max_attempts=args.max_attempts)
     if args.vllm:
         if args.model or args.api_base:
@@ -220,7 +227,9 @@ def run_filter(args: argparse.Namespace) -> int:
     if args.dry_run:
         from rrm_select.filter.dry_run import estimate
 
-        print(estimate(rows, fields, args))
+        # The run's own selector over a judge that is never called: a dry run needs no model or server.
+        never_called = ScriptedJudge(lambda query, first, second: None, format=judge_format(args))
+        print(estimate(rows, fields, make_selector(never_called, args), args))
         return 0
     if args.rows_in_flight < 1:
         raise InvalidArgumentError("--rows-in-flight must be >= 1")
