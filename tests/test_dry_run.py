@@ -106,7 +106,8 @@ def test_eight_candidates_swiss_and_finalists(tmp_path: Path, capsys: pytest.Cap
     source.write_text(json.dumps({"id": 1, "prompt": "q", "responses": [f"answer {i}" for i in range(8)]}) + "\n")
     expected = {("--method", "swiss"): 16, ("--finalists", "4"): 10, ("--method", "elo"): 28, (): 7}
     for options, matches in expected.items():
-        assert main(["filter", str(source), "-o", str(tmp_path / "o.jsonl"), "--dry-run", "--model", "m", *options]) == 0
+        argv = ["filter", str(source), "-o", str(tmp_path / "o.jsonl"), "--dry-run", "--model", "m", *options]
+        assert main(argv) == 0
         report = capsys.readouterr().out
         assert f"matches: {matches} (" in report and f"judge requests: {matches};" in report
         assert f"votes: {matches}\n" in report
