@@ -98,7 +98,9 @@ def match_cost(order: OrderPolicy, votes: int, early_stop: EarlyStop = "off", co
     # slots) or mixed in every wave (alternate's): the extremes of "random".
     extremes = ("per_match", "alternate") if order == "random" else (order,)
     costs = [_wave_costs(tuple(vote_orders(policy, votes, rng)), early_stop, confidence) for policy in extremes]
-    return MatchCost(*(pick(cost[i] for cost in costs) for i, pick in enumerate((min, max, min, max))))
+    return MatchCost(
+        min(c[0] for c in costs), max(c[1] for c in costs), min(c[2] for c in costs), max(c[3] for c in costs)
+    )
 
 
 def _wave_costs(
