@@ -6,6 +6,7 @@ best = KnockoutSelector(judge, votes=3).select(query, candidates).best
 """
 
 from rrm_select.cache import JudgmentCache
+from rrm_select.conversation import BadRow, candidate_text, query_text, unicode_error
 from rrm_select.errors import (
     BudgetExhaustedError,
     DeadlineExceededError,
@@ -29,12 +30,13 @@ from rrm_select.judges.litellm_transport import LiteLLMTransport
 from rrm_select.judges.scripted import ScriptedBackend, ScriptedJudge
 from rrm_select.judges.transport import EndpointReply, EndpointRequest, Transport
 from rrm_select.judges.vllm_judge import VLLMBackend, VLLMJudge
-from rrm_select.selectors.base import Selector
+from rrm_select.selectors.base import Selector, SelectorOptions, derive_seed
 from rrm_select.selectors.elo import EloSelector
 from rrm_select.selectors.knockout import KnockoutSelector
 from rrm_select.selectors.swiss import SwissSelector
+from rrm_select.sync_loop import run_sync
 from rrm_select.types import Match, Selection, Usage, Vote
-from rrm_select.voting import EarlyStop, OrderPolicy
+from rrm_select.voting import EarlyStop, OrderPolicy, match_cost
 from rrm_select.wrappers import (
     Reranked,
     acompletion,
@@ -48,6 +50,7 @@ from rrm_select.wrappers import (
 __all__ = [
     "AiohttpTransport",
     "Backend",
+    "BadRow",
     "Ballot",
     "BudgetExhaustedError",
     "CallAllowance",
@@ -84,6 +87,7 @@ __all__ = [
     "ScriptedJudge",
     "Selection",
     "Selector",
+    "SelectorOptions",
     "SwissSelector",
     "Transport",
     "Usage",
@@ -93,8 +97,14 @@ __all__ = [
     "VoteRequest",
     "acompletion",
     "arerank",
+    "candidate_text",
     "completion",
+    "derive_seed",
     "generation_usage_of",
+    "match_cost",
+    "query_text",
     "rerank",
+    "run_sync",
     "selection_of",
+    "unicode_error",
 ]

@@ -1,6 +1,6 @@
 import sys
 
-from rrm_select.cli import main
+from rrm_select.filter.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

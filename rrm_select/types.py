@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import functools
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -78,7 +79,10 @@ class Usage(_Record):
 
 
 class Vote(_Record):
-    """One judge sample about one pair, mapped back to candidate indices."""
+    """One judge sample about one pair, mapped back to candidate indices.
+
+    Fields marked ``per_run`` (timings, costs, whether the cache served it) differ between two
+    runs that judged alike; `Selection.trace` leaves them out."""
 
     first: int
     """Candidate index shown as Assistant 1."""
@@ -90,13 +94,13 @@ class Vote(_Record):
     """The judge's raw answer text (after its reasoning)."""
     reasoning: str | None
     finish_reason: str | None
-    latency_s: float
+    latency_s: float = Field(json_schema_extra={"per_run": True})
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    cost_usd: float | None = None
+    cost_usd: float | None = Field(None, json_schema_extra={"per_run": True})
     discarded: tuple[str, ...] = ()
     """Raw outputs of earlier samples for this vote that had no parseable verdict."""
-    cached: bool = False
+    cached: bool = Field(False, json_schema_extra={"per_run": True})
     """Taken from a `JudgmentCache` instead of the judge (no request, no new tokens)."""
 
     @property
@@ -117,9 +121,9 @@ class Match(_Record):
     votes: tuple[Vote, ...]
     winner: int
     decided_by: Decision
-    requests: int = 0
-    retries: int = 0
-    hedges: int = 0
+    requests: int = Field(0, json_schema_extra={"per_run": True})
+    retries: int = Field(0, json_schema_extra={"per_run": True})
+    hedges: int = Field(0, json_schema_extra={"per_run": True})
 
     @property
     def loser(self) -> int:
@@ -145,7 +149,7 @@ class Selection(_Record):
     """Per candidate index: knockout = last round reached; elo and swiss = rating on the Elo
     scale (1500 = average)."""
     matches: tuple[Match, ...]
-    usage: Usage
+    usage: Usage = Field(json_schema_extra={"per_run": True})
     seed: int
     """The seed actually used; passing it back reproduces the pairs, orders and tie-breaks."""
     stopped_early: StopReason | None = None
@@ -159,3 +163,25 @@ class Selection(_Record):
     @property
     def votes(self) -> tuple[Vote, ...]:
         return tuple(v for m in self.matches for v in m.votes)
+
+    def trace(self) -> dict[str, Any]:
+        """The result and how it was reached, as JSON data, without the inputs (`query`,
+        `candidates`) and without the fields marked ``per_run`` here and in `Match` and `Vote`:
+        what a repeated or resumed run reproduces byte for byte (``rrm-select filter --emit
+        ranking`` writes it)."""
+        return self.model_dump(mode="json", exclude={"query": True, "candidates": True, **_per_run(Selection)})
+
+
+@functools.cache
+def _per_run(record: type[BaseModel]) -> dict[str, Any]:
+    """Pydantic's `exclude` for the fields of `record`, and of the records it holds, marked per run."""
+    exclude: dict[str, Any] = {}
+    for name, field in record.model_fields.items():
+        extra = field.json_schema_extra
+        if isinstance(extra, dict) and extra.get("per_run"):
+            exclude[name] = True
+            continue
+        held = get_args(field.annotation)[0] if get_origin(field.annotation) is tuple else field.annotation
+        if isinstance(held, type) and issubclass(held, _Record) and (inner := _per_run(held)):
+            exclude[name] = inner if held is field.annotation else {"__all__": inner}
+    return exclude

@@ -18,6 +18,9 @@ leader's lead is significant: the posterior probability (uniform prior on the ju
 preference) that the judge prefers the leader reaches `confidence`. Waves save calls and cost
 latency (one judge latency per wave).
 
+What a match costs, the fewest and the most requests and votes over every way its orders and
+votes can fall, is `match_cost` (the dry run's figures), worked out by the functions a match plays by.
+
 Decision: the candidate with strictly more valid votes wins ("majority"). A tie, or a match
 where every vote abstained ("no_valid_vote"), is decided by the match's seeded coin and flagged
 as ``"tie_break"`` / ``"no_valid_vote"`` in the trace.
@@ -25,11 +28,12 @@ as ``"tie_break"`` / ``"no_valid_vote"`` in the trace.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections import Counter
 from collections.abc import Sequence
-from typing import Literal, get_args
+from typing import Literal, NamedTuple, get_args
 
 import numpy as np
 
@@ -71,6 +75,60 @@ def vote_orders(policy: OrderPolicy, votes: int, rng: np.random.Generator) -> li
 def count_orders(slots: Sequence[tuple[bool, ...]]) -> dict[bool, int]:
     """How many votes of `slots` see each order: {swapped: count}, one request per entry."""
     return dict(sorted(Counter(order for slot in slots for order in slot).items()))
+
+
+class MatchCost(NamedTuple):
+    """The judge requests and votes of one match: the fewest and the most over every way its
+    orders can be drawn and its votes can fall, abstentions included (before retries, resamples,
+    cached votes and a budget's cuts). Equal bounds: every match costs exactly that."""
+
+    fewest_requests: int
+    most_requests: int
+    fewest_votes: int
+    most_votes: int
+
+
+def match_cost(order: OrderPolicy, votes: int, early_stop: EarlyStop = "off", confidence: float = 0.95) -> MatchCost:
+    """What one match of `votes` votes costs under an order policy and early stop (the dry run's
+    figures), worked out with the code a match plays by: `vote_orders`, `next_wave`, and
+    `count_orders` for the requests of each wave."""
+    rng = np.random.default_rng(0)
+    # Each wave costs one request per order among its slots. A deterministic policy's slots only
+    # differ by a mirror, which no count sees; per-vote coins can come out all alike (per_match's
+    # slots) or mixed in every wave (alternate's): the extremes of "random".
+    extremes = ("per_match", "alternate") if order == "random" else (order,)
+    costs = [_wave_costs(tuple(vote_orders(policy, votes, rng)), early_stop, confidence) for policy in extremes]
+    return MatchCost(
+        min(c[0] for c in costs), max(c[1] for c in costs), min(c[2] for c in costs), max(c[3] for c in costs)
+    )
+
+
+def _wave_costs(
+    slots: tuple[tuple[bool, ...], ...], early_stop: EarlyStop, confidence: float
+) -> tuple[int, int, int, int]:
+    """(fewest, most) requests and (fewest, most) votes of a match over `slots`, over every way
+    the votes of each wave can go: to either candidate, or nowhere (an abstention)."""
+    per_slot = len(slots[0])
+
+    @functools.cache
+    def from_here(lead: int, trail: int, cast: int) -> tuple[int, int, int, int]:
+        size = next_wave(lead, trail, cast, len(slots), per_slot, early_stop, confidence)
+        if not size:
+            return 0, 0, 0, 0
+        requests, votes = len(count_orders(slots[cast : cast + size])), size * per_slot
+        after = [
+            from_here(*sorted((lead + x, trail + y), reverse=True), cast + size)
+            for x in range(votes + 1)
+            for y in range(votes + 1 - x)
+        ]
+        return (
+            requests + min(a[0] for a in after),
+            requests + max(a[1] for a in after),
+            votes + min(a[2] for a in after),
+            votes + max(a[3] for a in after),
+        )
+
+    return from_here(0, 0, 0)
 
 
 def next_wave(

@@ -148,7 +148,7 @@ def test_dry_run_calls_no_judge(tmp_path: Path, server: FakeOpenAIServer, capsys
                  *judge_args(server)]) == 0  # fmt: skip
     report = capsys.readouterr().out
     assert "rows: 10 to judge, 1 would be rejected" in report
-    assert "judge requests: at most 30" in report and "votes: 90" in report
+    assert "judge requests: 30;" in report and "votes: 90" in report  # per_match: one request a match
     assert "completion tokens: at most 737,280" in report and '"n": 3' in report
     assert server.requests == [] and not out.exists()
 
@@ -323,8 +323,8 @@ def test_sigkill_and_resume_give_the_uninterrupted_file(tmp_path: Path) -> None:
 
 
 def test_progress_line_on_a_terminal() -> None:
-    from rrm_select.filter_job import FilterStats
-    from rrm_select.progress import ProgressLine
+    from rrm_select.filter.job import FilterStats
+    from rrm_select.filter.progress import ProgressLine
     from rrm_select.types import Usage
 
     class Terminal(io.StringIO):

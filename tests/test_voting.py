@@ -60,3 +60,22 @@ def test_ties_and_empty_matches_use_the_coin() -> None:
     assert decide(tie, 0, 1, coin=True) == (0, "tie_break")
     assert decide(tie, 0, 1, coin=False) == (1, "tie_break")
     assert decide([vote(0, 1, None)], 0, 1, coin=False) == (1, "no_valid_vote")
+
+
+@pytest.mark.parametrize("early_stop", ["off", "decided", "confident"])
+@pytest.mark.parametrize("order", ["random", "per_match", "alternate", "both"])
+@pytest.mark.parametrize("votes", [1, 2, 3, 5])
+def test_match_cost_bounds_what_matches_spend_and_is_reached(order: str, votes: int, early_stop: str) -> None:
+    import random
+
+    from rrm_select import EloSelector, RetryPolicy, ScriptedJudge, match_cost
+
+    coin = random.Random(0)
+    # Votes for either side or none (no resamples: an abstention costs no request of its own).
+    judge = ScriptedJudge(lambda query, first, second: coin.choice([1, 2, 2, None]), retry=RetryPolicy(resamples=0))
+    selector = EloSelector(judge, votes=votes, order=order, early_stop=early_stop, seed=0)  # type: ignore[arg-type]
+    matches = [m for s in selector.select_many(["q"] * 60, [["a", "b", "c", "d"]] * 60) for m in s.matches]
+    requests = [m.requests for m in matches]
+    cast = [len(m.votes) for m in matches]
+    cost = match_cost(order, votes, early_stop)  # type: ignore[arg-type]
+    assert (min(requests), max(requests), min(cast), max(cast)) == tuple(cost)

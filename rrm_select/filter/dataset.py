@@ -17,9 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from rrm_select.conversation import BadRow, candidate_text, query_text, unicode_error
-from rrm_select.errors import InvalidArgumentError, MissingDependencyError
-from rrm_select.types import Selection
+from rrm_select import (
+    BadRow,
+    InvalidArgumentError,
+    MissingDependencyError,
+    Selection,
+    candidate_text,
+    query_text,
+    unicode_error,
+)
 
 Emit = Literal["best", "pairs", "ranking"]
 EMITS: tuple[Emit, ...] = ("best", "pairs", "ranking")
@@ -124,9 +130,9 @@ def check_row(raw: dict[str, Any], position: int, fields: Fields) -> Row:
 def emit(row: Row, result: Selection, mode: Emit, margin: float | None = None) -> list[dict[str, Any]]:
     """Output records for one row.
 
-    Per-run accounting (latencies, usage, costs, retries and hedges, whether a vote came from the
-    cache) is left out of the trace, so a resumed or repeated run writes the same bytes as an
-    uninterrupted one."""
+    The ranking's trace is `Selection.trace`: without per-run accounting (latencies, usage,
+    costs, retries and hedges, whether a vote came from the cache), so a resumed or repeated run
+    writes the same bytes as an uninterrupted one."""
     if mode == "best":
         cut_short = {"stopped_early": result.stopped_early} if result.stopped_early else {}
         return [
@@ -140,12 +146,7 @@ def emit(row: Row, result: Selection, mode: Emit, margin: float | None = None) -
         ]
     if mode == "pairs":
         return [{"id": row.id, "query": row.query_value, **pair} for pair in preference_pairs(result, margin)]
-    trace = result.model_dump(mode="json", exclude={"query", "candidates", "usage"})
-    for match in trace["matches"]:
-        del match["requests"], match["retries"], match["hedges"]
-        for vote in match["votes"]:
-            del vote["latency_s"], vote["cached"], vote["cost_usd"]
-    return [{"id": row.id, "query": row.query_value, "candidates": row.candidates, **trace}]
+    return [{"id": row.id, "query": row.query_value, "candidates": row.candidates, **result.trace()}]
 
 
 def preference_pairs(result: Selection, margin: float | None) -> list[dict[str, Any]]:

@@ -15,10 +15,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from rrm_select.dataset import BadRow, Emit, Fields, JsonlSink, Row, check_row, emit, row_id
-from rrm_select.errors import BudgetExhaustedError, JudgeRejectedError
-from rrm_select.selectors.base import Selector, derive_seed
-from rrm_select.types import Selection, Usage
+from rrm_select import BadRow, BudgetExhaustedError, JudgeRejectedError, Selection, Selector, Usage, derive_seed
+from rrm_select.filter.dataset import Emit, Fields, JsonlSink, Row, check_row, emit, row_id
 
 
 @dataclass

@@ -6,7 +6,7 @@ import sys
 import time
 from typing import TextIO
 
-from rrm_select.filter_job import FilterStats
+from rrm_select.filter.job import FilterStats
 
 
 def _duration(seconds: float) -> str:

@@ -1,0 +1,324 @@
+"""The `rrm-select` command: filter datasets offline, or select from candidates at hand.
+
+    rrm-select filter INPUT -o OUTPUT --model hosted_vllm/RRM-7B --api-base http://127.0.0.1:8000/v1
+    rrm-select select --query "2+2?" answer1.txt answer2.txt --model ... --api-base ...
+
+Exit codes: 0 done; 2 invalid input or option (nothing judged); 3 the judge failed (rows
+already written are kept: rerun the same command to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, get_args
+
+from rrm_select import (
+    EarlyStop,
+    EloSelector,
+    Hedge,
+    HTTPJudge,
+    InvalidArgumentError,
+    Judge,
+    JudgeError,
+    JudgmentCache,
+    KnockoutSelector,
+    LiteLLMJudge,
+    MissingDependencyError,
+    OrderPolicy,
+    RetryPolicy,
+    RRMError,
+    RRMFormat,
+    ScriptedJudge,
+    Selection,
+    Selector,
+    SelectorOptions,
+    SwissSelector,
+    VLLMJudge,
+)
+
+EXIT_INVALID = 2
+EXIT_JUDGE = 3
+
+# What --method names: each selector's own method name.
+SELECTORS: dict[str, type[Selector]] = {cls.method: cls for cls in (KnockoutSelector, EloSelector, SwissSelector)}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rrm-select", description="Best-of-N selection with a reward reasoning model."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    filter_ = commands.add_parser("filter", help="select over every row of a dataset (resumable)")
+    filter_.add_argument("input", help="JSONL or Parquet file, or a folder saved by datasets.save_to_disk")
+    filter_.add_argument("-o", "--output", required=True, help="output JSONL (appended to on resume)")
+    filter_.add_argument("--rejects", help="JSONL for rows that cannot be judged (default: OUTPUT.rejects.jsonl)")
+    filter_.add_argument("--emit", choices=["best", "pairs", "ranking"], default="best")
+    filter_.add_argument(
+        "--margin", type=float, help="with --emit pairs: every pair with this score gap, not best/worst"
+    )
+    filter_.add_argument("--query-field", default="prompt")
+    filter_.add_argument("--candidates-field", default="responses")
+    filter_.add_argument("--id-field", default="id")
+    filter_.add_argument("--rows-in-flight", type=int, default=64, help="selections running at once")
+    filter_.add_argument("--cache", help="judgment cache (SQLite; default: OUTPUT.cache.sqlite)")
+    filter_.add_argument("--no-cache", action="store_true", help="do not read or write a judgment cache")
+    filter_.add_argument("--clear-cache", action="store_true", help="empty the judgment cache before starting")
+    filter_.add_argument("--dry-run", action="store_true", help="show the judge requests and a token estimate only")
+    ray = filter_.add_argument_group("ray (pip install 'rrm-select[ray]')")
+    ray.add_argument("--ray", action="store_true", help="judge on Ray actors, each with its own judge (same output)")
+    ray.add_argument("--ray-address", help="a running Ray cluster (default: start a local one)")
+    ray.add_argument("--ray-actors", type=int, default=2, help="actors (each runs --rows-in-flight rows at once)")
+    ray.add_argument("--ray-cpus", type=float, default=0.5, help="CPUs per actor (an endpoint client mostly waits)")
+    ray.add_argument("--ray-gpus", type=float, default=0, help="GPUs per actor (1 for --vllm on a GPU cluster)")
+    _judge_options(filter_)
+
+    select = commands.add_parser("select", help="select from candidates given as files or on stdin")
+    select.add_argument("--query", required=True)
+    select.add_argument("files", nargs="*", help="one candidate per file; none: a JSON list or one per line on stdin")
+    select.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    _judge_options(select)
+    return parser
+
+
+def _judge_options(parser: argparse.ArgumentParser) -> None:
+    judge = parser.add_argument_group("judge")
+    judge.add_argument("--model", help="litellm model, e.g. hosted_vllm/Reward-Reasoning/RRM-7B (with --client "
+                       "http: the name the server serves, e.g. Reward-Reasoning/RRM-7B)")  # fmt: skip
+    judge.add_argument("--client", choices=["litellm", "http"], default="litellm", help="how to reach --api-base: "
+                       "litellm (any provider, fleets) or http (one OpenAI-compatible server, far less client CPU)")  # fmt: skip
+    judge.add_argument("--api-base", action="append", help="OpenAI-compatible endpoint, e.g. "
+                       "http://127.0.0.1:8000/v1; repeat it for a fleet of servers of the model")  # fmt: skip
+    judge.add_argument("--api-key-env", default="RRM_API_KEY", help="environment variable holding the API key")
+    judge.add_argument("--vllm", metavar="MODEL", help="run MODEL in-process with vLLM instead of an endpoint")
+    judge.add_argument("--vllm-arg", action="append", default=[], metavar="KEY=VALUE",
+                       help="with --vllm: an engine option, e.g. max_model_len=4096 (repeatable; JSON values)")  # fmt: skip
+    judge.add_argument("--concurrency", type=int, default=64, help="judge requests in flight at once")
+    judge.add_argument("--max-tokens", type=int, default=8192)
+    judge.add_argument("--temperature", type=float, default=0.6)
+    judge.add_argument("--timeout", type=float, default=600.0, help="seconds per judge request")
+    judge.add_argument("--max-attempts", type=int, default=6, help="attempts per request on transient failures")
+    judge.add_argument("--max-text-chars", type=int, metavar="CHARS", help="cut a query or candidate longer than "
+                       "CHARS to its first and last CHARS/2 characters (default: send whole, refuse what is too long)")  # fmt: skip
+    judge.add_argument("--force-verdict", type=int, metavar="CHARS", help="structured outputs: at most CHARS of "
+                       "reasoning, then a forced verdict (for weak judges)")  # fmt: skip
+    method = parser.add_argument_group("selection")
+    method.add_argument("--method", choices=list(SELECTORS), default="knockout")
+    method.add_argument("--votes", type=int, default=1)
+    method.add_argument("--order", choices=list(get_args(OrderPolicy)), default="random")
+    method.add_argument("--seed", type=int, default=0)
+    method.add_argument(
+        "--early-stop",
+        choices=list(get_args(EarlyStop)),
+        default="off",
+        help="vote in waves and stop once the majority is decided (or confident)",
+    )
+    method.add_argument("--confidence", type=float, default=0.95, help="for --early-stop confident")
+    method.add_argument(
+        "--finalists",
+        type=int,
+        default=1,
+        help="knockout down to this many (a power of two), then a round robin among them",
+    )
+    method.add_argument("--budget", type=int, help="at most this many judge calls per selection (best so far after)")
+    method.add_argument(
+        "--deadline", type=float, metavar="SECONDS", help="judging time per selection (best so far after)"
+    )
+    method.add_argument(
+        "--hedge",
+        type=float,
+        metavar="FACTOR",
+        help="resend a judge request once it runs FACTOR times the median latency; first answer wins",
+    )
+
+
+def judge_format(args: argparse.Namespace) -> RRMFormat:
+    """The prompt format the judge renders with (``--max-text-chars``)."""
+    return RRMFormat(max_text_chars=args.max_text_chars)
+
+
+def make_judge(args: argparse.Namespace) -> Judge:
+    """The judge the command line describes: in-process vLLM, or an endpoint client."""
+    regex = RRMFormat().verdict_regex(args.force_verdict) if args.force_verdict else None
+    fmt = judge_format(args)
+    retry = RetryPolicy(max_attempts=args.max_attempts)
+    if args.vllm:
+        if args.model or args.api_base:
+            raise InvalidArgumentError("give either --vllm MODEL or --model/--api-base, not both")
+        if args.hedge:
+            raise InvalidArgumentError("--hedge applies to endpoint judges (--model), not to in-process --vllm")
+        engine = dict(_engine_option(option) for option in args.vllm_arg)
+        return VLLMJudge(args.vllm, max_tokens=args.max_tokens, temperature=args.temperature, verdict_regex=regex,
+                         format=fmt, retry=retry, **engine)  # fmt: skip
+    if not args.model:
+        raise InvalidArgumentError("no judge: give --model (and --api-base for a local server) or --vllm MODEL")
+    endpoint = {
+        "api_key": os.environ.get(args.api_key_env),
+        "temperature": args.temperature,
+        "max_tokens": args.max_tokens,
+        "timeout": args.timeout,
+        "max_concurrency": args.concurrency,
+        "verdict_regex": regex,
+        "format": fmt,
+        "retry": retry,
+        "hedge": Hedge(factor=args.hedge) if args.hedge else None,
+    }
+    if args.client == "http":
+        if not args.api_base or len(args.api_base) > 1:
+            raise InvalidArgumentError(
+                "--client http takes exactly one --api-base (use the litellm client for a fleet)"
+            )
+        return HTTPJudge(args.model, api_base=args.api_base[0], **endpoint)
+    api_base = args.api_base[0] if args.api_base and len(args.api_base) == 1 else args.api_base
+    return LiteLLMJudge(args.model, api_base=api_base, **endpoint)
+
+
+def _engine_option(option: str) -> tuple[str, Any]:
+    key, sep, value = option.partition("=")
+    if not sep or not key:
+        raise InvalidArgumentError(f"--vllm-arg wants KEY=VALUE, got {option!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value  # a plain string, e.g. dtype=bfloat16
+
+
+def make_selector(judge: Judge, args: argparse.Namespace) -> Selector:
+    """The selector the command line describes (``--method``, ``--votes``, ...), judging with `judge`."""
+    options = SelectorOptions(
+        votes=args.votes,
+        order=args.order,
+        early_stop=args.early_stop,
+        confidence=args.confidence,
+        budget=args.budget,
+        deadline_s=args.deadline,
+        seed=args.seed,
+    )
+    if args.method == "knockout":
+        return KnockoutSelector(judge, finalists=args.finalists, **options)
+    if args.finalists != 1:
+        raise InvalidArgumentError("--finalists applies to --method knockout only")
+    return SELECTORS[args.method](judge, **options)
+
+
+def filter_selector(args: argparse.Namespace) -> Selector:
+    """The judge (with its cache) and selector of `filter`: built once per run, or once per actor
+    with ``--ray``."""
+    judge = make_judge(args)
+    if not args.no_cache:
+        judge.cache = JudgmentCache(args.cache)
+    return make_selector(judge, args)
+
+
+def run_filter(args: argparse.Namespace) -> int:
+    """``rrm-select filter``: every row of the input through one selector (or Ray actors)."""
+    from rrm_select.filter.dataset import Fields, JsonlSink, count_rows, read_rows
+    from rrm_select.filter.job import FilterJob, FilterStats
+    from rrm_select.filter.progress import ProgressLine, describe
+
+    fields = Fields(query=args.query_field, candidates=args.candidates_field, id=args.id_field)
+    rows = read_rows(args.input)
+    if args.dry_run:
+        from rrm_select.filter.dry_run import estimate
+
+        # The run's own selector over a judge that is never called: a dry run needs no model or server.
+        never_called = ScriptedJudge(lambda query, first, second: None, format=judge_format(args))
+        print(estimate(rows, fields, make_selector(never_called, args), args))
+        return 0
+    if args.rows_in_flight < 1:
+        raise InvalidArgumentError("--rows-in-flight must be >= 1")
+    if not args.no_cache:
+        args.cache = str(Path(args.cache or f"{args.output}.cache.sqlite").resolve())  # the same file for every actor
+        if args.clear_cache:
+            JudgmentCache(args.cache).clear()
+    # In one process the judge is built first, so a bad judge option leaves no file behind.
+    selector = None if args.ray else filter_selector(args)
+    progress = ProgressLine()
+    output, rejects = JsonlSink(args.output), JsonlSink(args.rejects or f"{args.output}.rejects.jsonl")
+    stats = FilterStats(total=count_rows(args.input))
+    try:
+        if selector is None:
+            from rrm_select.filter.ray_stage import actor_env, filter_on_ray
+
+            filter_on_ray(rows, functools.partial(filter_selector, args), output, rejects, stats, on_progress=progress,
+                          fields=fields, emit=args.emit, margin=args.margin, seed=args.seed,
+                          batch_size=args.rows_in_flight, concurrency=args.ray_actors, num_cpus=args.ray_cpus,
+                          num_gpus=args.ray_gpus, env=actor_env([args.api_key_env]), address=args.ray_address)  # fmt: skip
+        else:
+            job = FilterJob(selector, output, rejects, fields=fields, mode=args.emit, margin=args.margin,
+                            seed=args.seed, window=args.rows_in_flight, on_progress=progress, stats=stats)  # fmt: skip
+            asyncio.run(job.run(rows))
+    finally:
+        progress.finish()
+        if selector is not None:
+            selector.judge.close()
+    print(f"done: {describe(stats)}; wrote {stats.written} rows to {args.output}", file=sys.stderr)
+    return 0
+
+
+def run_select(args: argparse.Namespace) -> int:
+    if args.files:
+        candidates = [Path(f).read_text(encoding="utf-8") for f in args.files]
+    else:
+        text = sys.stdin.read()
+        stripped = text.strip()
+        candidates = (
+            json.loads(stripped) if stripped.startswith("[") else [ln for ln in text.splitlines() if ln.strip()]
+        )
+    judge = make_judge(args)
+    try:
+        result = make_selector(judge, args).select(args.query, candidates)
+    finally:
+        judge.close()
+    print(result.model_dump_json(indent=2) if args.json else render(result))
+    return 0
+
+
+def render(result: Selection) -> str:
+    """A readable view: a bracket for knockout, a ratings table for ELO."""
+
+    def preview(i: int) -> str:
+        return result.candidates[i].strip().replace("\n", " ")[:60]
+
+    lines = [f"best: [{result.best_index}] {preview(result.best_index)}", ""]
+    if result.method == "knockout":
+        for match in result.matches:
+            a, b = match.wins
+            lines.append(
+                f"round {match.round}: [{match.a}] {a}-{b} [{match.b}] -> [{match.winner}] ({match.decided_by})"
+            )
+    else:
+        lines.append(f"{'rank':>4} {'cand':>4} {'rating':>7}  text")
+        for rank, i in enumerate(result.ranking, 1):
+            lines.append(f"{rank:>4} {i:>4} {result.scores[i]:>7.1f}  {preview(i)}")
+    u = result.usage
+    lines += ["", f"{u.requests} requests, {u.votes} votes ({u.abstentions} abstained), {u.wall_time_s:.1f} s"]
+    if u.flip_rate is not None:
+        lines.append(f"order flips: {u.flip_rate:.1%} of {u.order_pairs} vote pairs that saw both orders")
+    if result.stopped_early:
+        lines.append(f"stopped early ({result.stopped_early}): the best so far")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run_filter(args) if args.command == "filter" else run_select(args)
+    except (InvalidArgumentError, MissingDependencyError, json.JSONDecodeError, OSError) as exc:
+        print(f"rrm-select: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except JudgeError as exc:
+        print(f"rrm-select: judge failed: {exc} (rows written so far are kept; rerun to resume)", file=sys.stderr)
+        return EXIT_JUDGE
+    except RRMError as exc:
+        print(f"rrm-select: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        print("rrm-select: interrupted (rows written so far are kept; rerun to resume)", file=sys.stderr)
+        return 130
