@@ -71,9 +71,12 @@ class FilterJob:
             while queue:
                 await self._write_head(queue)
         finally:
-            for _, _, item in queue:
-                if isinstance(item, asyncio.Task):
-                    item.cancel()
+            started = [item for _, _, item in queue if isinstance(item, asyncio.Task)]
+            for task in started:
+                task.cancel()
+            # Rows judged beside the one that ended the run end with it (a resume redoes them);
+            # their own errors are collected here rather than printed by the event loop.
+            await asyncio.gather(*started, return_exceptions=True)
             self.output.close()
             self.rejects.close()
         return self.stats
