@@ -30,10 +30,11 @@ from rrm_select.judges.litellm_transport import LiteLLMTransport
 from rrm_select.judges.scripted import ScriptedBackend, ScriptedJudge
 from rrm_select.judges.transport import EndpointReply, EndpointRequest, Transport
 from rrm_select.judges.vllm_judge import VLLMBackend, VLLMJudge
-from rrm_select.selectors.base import Selector, SelectorOptions, derive_seed
+from rrm_select.selectors.base import Selector, derive_seed
 from rrm_select.selectors.elo import EloSelector
 from rrm_select.selectors.knockout import KnockoutSelector
 from rrm_select.selectors.swiss import SwissSelector
+from rrm_select.selectors.tournament import SelectorOptions
 from rrm_select.sync_loop import run_sync
 from rrm_select.types import Match, Selection, Usage, Vote
 from rrm_select.voting import EarlyStop, OrderPolicy, match_cost

@@ -60,22 +60,10 @@ class Usage(_Record):
         return self.order_flips / self.order_pairs if self.order_pairs else None
 
     def __add__(self, other: Usage) -> Usage:
+        """Field by field; a cost known on one side only is taken as the sum (unpriced is free)."""
+        summed = {name: getattr(self, name) + getattr(other, name) for name in Usage.model_fields if name != "cost_usd"}
         costs = [c for c in (self.cost_usd, other.cost_usd) if c is not None]
-        return Usage(
-            requests=self.requests + other.requests,
-            votes=self.votes + other.votes,
-            abstentions=self.abstentions + other.abstentions,
-            retries=self.retries + other.retries,
-            resamples=self.resamples + other.resamples,
-            hedges=self.hedges + other.hedges,
-            cached_votes=self.cached_votes + other.cached_votes,
-            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
-            completion_tokens=self.completion_tokens + other.completion_tokens,
-            cost_usd=sum(costs) if costs else None,
-            wall_time_s=self.wall_time_s + other.wall_time_s,
-            order_pairs=self.order_pairs + other.order_pairs,
-            order_flips=self.order_flips + other.order_flips,
-        )
+        return Usage(**summed, cost_usd=sum(costs) if costs else None)
 
 
 class Vote(_Record):

@@ -12,7 +12,8 @@ from rrm_select.errors import InvalidArgumentError
 from rrm_select.fail_fast import gather_fail_fast
 from rrm_select.judges.base import Judge
 from rrm_select.ratings import bradley_terry, online_elo, to_elo
-from rrm_select.selectors.base import Selector, SelectorOptions, Tournament
+from rrm_select.selectors.base import Selector
+from rrm_select.selectors.tournament import SelectorOptions, Tournament
 
 Rating = Literal["bradley_terry", "online_elo"]
 

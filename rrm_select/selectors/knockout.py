@@ -23,7 +23,8 @@ from typing_extensions import Unpack
 from rrm_select.errors import InvalidArgumentError
 from rrm_select.fail_fast import gather_fail_fast
 from rrm_select.judges.base import Judge
-from rrm_select.selectors.base import Selector, SelectorOptions, Tournament
+from rrm_select.selectors.base import Selector
+from rrm_select.selectors.tournament import SelectorOptions, Tournament
 from rrm_select.selectors.elo import round_robin
 
 
@@ -91,7 +92,7 @@ class KnockoutSelector(Selector):
         )
         reached = {text: 1.0 for text in range(n)}
         share = {text: 0.0 for text in range(n)}
-        for match in t.matches.values():
+        for match in t.outcomes.values():
             reached[match.loser] = float(match.round)
             wins = dict(zip((match.a, match.b), match.wins, strict=True))
             share[match.loser] = wins[match.loser] / max(1, sum(wins.values()))

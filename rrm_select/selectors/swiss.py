@@ -18,7 +18,8 @@ from rrm_select.errors import InvalidArgumentError
 from rrm_select.fail_fast import gather_fail_fast
 from rrm_select.judges.base import Judge
 from rrm_select.ratings import bradley_terry, to_elo
-from rrm_select.selectors.base import Selector, SelectorOptions, Tournament
+from rrm_select.selectors.base import Selector
+from rrm_select.selectors.tournament import SelectorOptions, Tournament
 
 
 def swiss_pairs(

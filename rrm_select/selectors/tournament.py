@@ -1,0 +1,171 @@
+"""One selection in progress: the rules it plays by, and how one match is played.
+
+A selector's tournament decides which pairs meet; `Tournament.play` judges a pair under the
+selection's votes, order policy, early stop, call budget and deadline. Selectors reason over
+*players*, the distinct texts (0 .. players-1), and get an `Outcome` in those indices; the
+`Match` and `Vote` records are written once, in candidate indices (each player stands for the
+first candidate holding its text), so the result needs no renumbering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TypedDict
+
+import numpy as np
+
+from rrm_select.errors import BudgetExhaustedError
+from rrm_select.fail_fast import gather_fail_fast
+from rrm_select.judges.backend import VoteRequest
+from rrm_select.judges.base import Ballot, Judge
+from rrm_select.selectors.budget import CallBudget
+from rrm_select.selectors.checks import check_text
+from rrm_select.types import Decision, Match, StopReason, Vote
+from rrm_select.voting import EarlyStop, OrderPolicy, count_orders, decide, next_wave, vote_orders
+
+
+class SelectorOptions(TypedDict, total=False):
+    """What every selector accepts besides its judge (see `Selector`)."""
+
+    votes: int
+    order: OrderPolicy
+    early_stop: EarlyStop
+    confidence: float
+    budget: int | None
+    deadline_s: float | None
+    seed: int | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A played match in player indices: what a tournament needs to go on."""
+
+    a: int
+    b: int
+    winner: int
+    wins: tuple[int, int]
+    """Valid votes for (a, b)."""
+    round: int
+
+    @property
+    def loser(self) -> int:
+        return self.b if self.winner == self.a else self.a
+
+
+@dataclass
+class Tournament:
+    """One selection in progress: its players, seed and limits, and the matches played so far."""
+
+    query: str
+    texts: list[str]
+    """The players' texts (filled as they arrive when `arrivals` is set)."""
+    candidate_of: list[int]
+    """The candidate index each player stands for in the records."""
+    seed: int
+    judge: Judge
+    rules: SelectorOptions
+    budget: CallBudget
+    deadline: float | None = None
+    """Event-loop time after which no judge call may run (None: no deadline)."""
+    arrivals: Sequence[asyncio.Future[str]] | None = None
+    """Texts still being generated (see `Selector.aselect_arriving`)."""
+    matches: dict[tuple[int, ...], Match] = field(default_factory=dict)
+    """The records, by the key each match was played under."""
+    outcomes: dict[tuple[int, ...], Outcome] = field(default_factory=dict)
+    stopped_early: StopReason | None = None
+
+    def rng(self, *key: int) -> np.random.Generator:
+        """A generator for one purpose, derived from the seed alone so that results do not depend
+        on which concurrent match happened to finish first."""
+        return np.random.default_rng([self.seed, *key])
+
+    async def text(self, i: int) -> str:
+        """Player `i`'s text, once it has arrived."""
+        if self.arrivals is not None:
+            text = await self.arrivals[i]
+            check_text(text, f"candidates[{i}]")
+            self.texts[i] = text
+        return self.texts[i]
+
+    async def play(self, a: int, b: int, round: int, key: tuple[int, ...]) -> Outcome:
+        """Judge players `a` and `b` with this tournament's votes, order policy and early stop."""
+        rng = self.rng(1, *key)
+        slots = vote_orders(self.rules["order"], self.rules["votes"], rng)
+        coin = bool(rng.random() < 0.5)
+        text_a, text_b = await gather_fail_fast(self.text(a), self.text(b))
+        texts = {a: text_a, b: text_b}
+        ca, cb = self.candidate_of[a], self.candidate_of[b]
+        votes: list[Vote] = []
+        spent = Counter[str]()  # requests, retries and hedges of every wave
+        asked = {False: 0, True: 0}  # votes asked per order so far: where the next wave's indices start
+        cast = 0
+        decided_by: Decision | None = "identical" if text_a == text_b else None
+        room = self.budget.start_match()
+        while decided_by is None and (size := self._wave(votes, ca, cb, cast, len(slots[0]))):
+            groups = count_orders(slots[cast : cast + size])
+            if not cast and room and len(groups) > room:
+                # A tight budget: the largest order groups only (fewer votes), so that every
+                # match still to come can be played.
+                groups = dict(sorted(groups.items(), key=lambda group: -group[1])[:room])
+            wave = []
+            for swapped, count in groups.items():
+                first, second = (b, a) if swapped else (a, b)
+                pair = (self.candidate_of[first], self.candidate_of[second])
+                wave.append(VoteRequest(self.query, texts[first], texts[second], count, pair, asked[swapped]))
+                asked[swapped] += count
+            try:
+                ballots = await self._ajudge(wave)
+            except BudgetExhaustedError:
+                self.stopped_early = self.stopped_early or "budget"
+                break
+            except _DeadlinePassed:
+                self.stopped_early = self.stopped_early or "deadline"
+                break
+            cast += size
+            for ballot in ballots:
+                votes.extend(ballot.votes)
+                spent.update(requests=ballot.requests, retries=ballot.retries, hedges=ballot.hedges)
+        if decided_by == "identical":
+            winner = ca if coin else cb
+        elif votes:
+            winner, decided_by = decide(votes, ca, cb, coin)
+        else:
+            winner, decided_by = self._unplayed_winner(ca, cb, coin), "unplayed"
+        match = Match(a=ca, b=cb, round=round, votes=tuple(votes), winner=winner, decided_by=decided_by, **spent)
+        outcome = Outcome(a, b, a if winner == ca else b, match.wins, round)
+        self.matches[key], self.outcomes[key] = match, outcome
+        return outcome
+
+    def _wave(self, votes: list[Vote], a: int, b: int, cast: int, per_slot: int) -> int:
+        """How many vote slots the next wave of this match casts (0: the match is over)."""
+        tally = Counter(v.winner for v in votes)
+        lead, trail = sorted((tally[a], tally[b]), reverse=True)
+        rules = self.rules
+        return next_wave(lead, trail, cast, rules["votes"], per_slot, rules["early_stop"], rules["confidence"])
+
+    async def _ajudge(self, requests: list[VoteRequest]) -> list[Ballot]:
+        if self.deadline is None:
+            return await self.judge.ajudge(requests, self.budget.take)
+        timeout = asyncio.timeout_at(self.deadline)
+        try:
+            async with timeout:
+                return await self.judge.ajudge(requests, self.budget.take)
+        except TimeoutError as exc:
+            if timeout.expired():
+                raise _DeadlinePassed from exc
+            raise
+
+    def _unplayed_winner(self, a: int, b: int, coin: bool) -> int:
+        """Best so far (candidates `a`, `b`): the one that won more of its matches (a seeded coin
+        when even)."""
+        won = Counter(m.winner for m in self.matches.values() if m.decided_by != "unplayed")
+        if won[a] != won[b]:
+            return a if won[a] > won[b] else b
+        return a if coin else b
+
+
+class _DeadlinePassed(Exception):
+    """The selection's deadline passed during a judge call (which was cancelled)."""
