@@ -142,7 +142,30 @@ def test_an_unreachable_judge_on_ray_is_the_judge_error(
     assert main(argv) == 3
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("rrm-select: judge failed: judge hosted_vllm/judge at http://127.0.0.1:")
-    assert "rerun to resume" in err
+    assert "rerun to resume" in err and "could not connect" in err
+
+
+def test_an_actors_judge_error_reaches_the_driver_with_its_data(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from rrm_select import HTTPJudge, JudgeUnavailableError, KnockoutSelector, RetryPolicy
+    from rrm_select.filter.dataset import JsonlSink
+    from rrm_select.filter.job import FilterStats
+    from rrm_select.filter.ray_stage import Fields, SelectionStage, _apply
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    retry = RetryPolicy(max_attempts=2, initial_backoff_s=0.01, max_backoff_s=0.01)
+    judge = HTTPJudge("judge", api_base=f"http://127.0.0.1:{port}/v1", retry=retry)
+    stage = SelectionStage(lambda: KnockoutSelector(judge), Fields(), "best", None, 0, None, report_errors=True)
+    events = stage(pa.Table.from_pylist(make_rows(2)))  # what an actor sends back
+    assert events["kind"] == ["error"]
+    sink = JsonlSink(tmp_path / "o.jsonl")
+    with pytest.raises(JudgeUnavailableError, match="could not connect") as caught:
+        _apply({k: v[0] for k, v in events.items()}, sink, sink, FilterStats())
+    assert (caught.value.status, caught.value.attempts) == (None, 2)
+    assert caught.value.endpoint == f"http://127.0.0.1:{port}/v1" and caught.value.judge == judge.name
 
 
 def test_without_ray_the_extra_is_named(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,14 +20,16 @@ Ray is an optional extra (``pip install 'rrm-select[ray]'``), imported on first 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import pickle
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from rrm_select import InvalidArgumentError, MissingDependencyError, RRMError, Selector, Usage, errors, run_sync
+from rrm_select import InvalidArgumentError, MissingDependencyError, RRMError, Selector, Usage, run_sync
 from rrm_select.filter.dataset import Emit, Fields, JsonlSink
 from rrm_select.filter.job import FilterJob, FilterStats, rows_to_do
 
@@ -66,7 +68,8 @@ class SelectionStage:
     ``id`` and its ``records`` as JSON) and one ``"usage"`` event with the batch's judge usage.
     With `report_errors`, an `RRMError` (the judge unreachable, a bad option) ends the batch with
     an ``"error"`` event after the rows finished before it, instead of failing the Ray task (whose
-    error reaches the driver only as text).
+    error reaches the driver only as text): the event holds the error pickled, its attributes
+    (status, attempts, ...) included, and the driver raises it as it was.
     """
 
     def __init__(
@@ -98,7 +101,7 @@ class SelectionStage:
         except RRMError as exc:
             if not self.report_errors:
                 raise
-            last = ("error", json.dumps({"type": type(exc).__name__, "message": str(exc)}))
+            last = ("error", base64.b64encode(pickle.dumps(exc)).decode("ascii"))
         events: dict[str, list[str]] = {
             "kind": [kind for kind, _ in written] + [last[0]],
             "id": [str(records[0]["id"]) if records else "" for _, records in written] + [""],
@@ -220,9 +223,7 @@ def filter_on_ray(
 
 def _apply(event: dict[str, Any], output: JsonlSink, rejects: JsonlSink, stats: FilterStats) -> None:
     if event["kind"] == "error":  # raised here as the actor raised it; rows before it are written
-        error = json.loads(event["records"])
-        kind = getattr(errors, error["type"], None)
-        raise (kind if isinstance(kind, type) and issubclass(kind, RRMError) else RRMError)(error["message"])
+        raise pickle.loads(base64.b64decode(event["records"]))
     if event["kind"] == "usage":
         stats.usage = stats.usage + Usage.model_validate_json(event["records"])
         return
