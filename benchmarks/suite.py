@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import math
@@ -84,6 +85,8 @@ class Plan:
     """The simulated judge's fixed latency on the critical-path runs."""
     headline_repeats: int = 2
     """Extra runs of the largest knockout (the target's point), for its spread."""
+    critical_path_runs: int = 1
+    """Runs of the whole critical-path grid; with more than one, each cell is their median."""
     accuracies: tuple[float, ...] = (0.6, 0.7, 0.8, 0.9)
     accuracy_ns: tuple[int, ...] = (8, 16)
     """Candidate counts of the accuracy runs: every method and k at the first; at the others no ELO
@@ -179,6 +182,19 @@ def http_judge(sim: SimJudge, **options: Any) -> LiteLLMJudge:
 
 
 async def critical_path(plan: Plan, sim: SimJudge) -> list[dict[str, Any]]:
+    """The grid `plan.critical_path_runs` times; each cell the median run, all ratios kept."""
+    runs = [await critical_path_once(plan, sim) for _ in range(plan.critical_path_runs)]
+    if len(runs) == 1:
+        return runs[0]
+    merged = []
+    for cells in zip(*runs, strict=True):  # every run plays the same points in the same order
+        ratios = [cell["ratio"] for cell in cells]
+        median = min(cells, key=lambda cell: abs(cell["ratio"] - statistics.median(ratios)))
+        merged.append({**median, "ratio": round(statistics.median(ratios), 3), "ratio_runs": ratios})
+    return merged
+
+
+async def critical_path_once(plan: Plan, sim: SimJudge) -> list[dict[str, Any]]:
     judge = http_judge(sim)
     rng = np.random.default_rng(plan.seed)
     sim.reset(Profile(median_s=0.05))
@@ -402,14 +418,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="results folder (default: benchmarks/results; --quick: a temp folder)")
     parser.add_argument("--only", action="append", choices=SECTIONS, default=[],
                         help="rerun this section (repeatable) and keep the others from the folder's suite.json")  # fmt: skip
+    parser.add_argument("--repeat", type=int, default=1, help="runs of the critical-path grid (cells: their median)")
     args = parser.parse_args()
-    plan = QUICK if args.quick else Plan()
+    plan = dataclasses.replace(QUICK if args.quick else Plan(), critical_path_runs=args.repeat)
     out = args.out or (Path(tempfile.mkdtemp(prefix="rrm-suite-")) if args.quick else RESULTS)
     load_before = os.getloadavg()
     started = time.perf_counter()
     figures = asyncio.run(run(plan, args.only))
     meta = {
-        "command": "python benchmarks/suite.py" + (" --quick" if args.quick else ""),
+        "command": "python benchmarks/suite.py" + (" --quick" if args.quick else "")
+        + (f" --repeat {args.repeat}" if args.repeat > 1 else ""),
         "runtime_s": round(time.perf_counter() - started, 1),
         "cpus": os.cpu_count(),
         "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],

@@ -60,6 +60,11 @@ def tables(report: dict[str, Any]) -> str:
     return "\n\n".join(p if p.startswith("|") else textwrap.fill(p, 100, break_on_hyphens=False) for p in parts) + "\n"
 
 
+def _cells(rows: list[dict[str, Any]]) -> str:
+    runs = len(rows[0].get("ratio_runs", [None]))
+    return "one selection per cell" if runs == 1 else f"each cell the median of {runs} runs"
+
+
 def _critical_path(rows: list[dict[str, Any]], cpu: list[dict[str, Any]], plan: dict[str, Any]) -> list[str]:
     grid: dict[tuple[str, int, int], dict[str, Any]] = {}
     for r in rows:  # the first run of each point (the headline point is repeated at the end)
@@ -91,7 +96,7 @@ def _critical_path(rows: list[dict[str, Any]], cpu: list[dict[str, Any]], plan: 
     )
     return [
         f"**Critical path** (real `LiteLLMJudge` over HTTP, simulated judge in its own process with a fixed "
-        f"{plan['latency_s']} s latency and no capacity limit; one selection per cell). Wall time divided by the "
+        f"{plan['latency_s']} s latency and no capacity limit; {_cells(rows)}). Wall time divided by the "
         "critical-path ideal (knockout: ceil(log2 N) x latency, ELO: 1 x latency); target <= 1.15 at "
         f"N={n}, k={k}, knockout. That point over {len(headline)} runs: "
         + ", ".join(f"{x:.3f}" for x in headline)

@@ -76,7 +76,7 @@ class FakeOpenAIServer:
         """The Authorization header of every request (to check that a key was really sent)."""
         self.paths: list[str] = []
         """The URL path of every request."""
-        self.connections = 0
+        self.connections_opened = 0
         """TCP connections accepted (fewer than requests when a client reuses them)."""
         self.in_flight = 0
         self.max_in_flight = 0
@@ -108,7 +108,7 @@ class FakeOpenAIServer:
             def setup(self) -> None:
                 super().setup()
                 with server._lock:
-                    server.connections += 1
+                    server.connections_opened += 1
 
             def do_GET(self) -> None:
                 self._send(200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})

@@ -213,7 +213,7 @@ def test_http_judge_reuses_connections_and_opens_no_more_than_max_concurrency() 
         KnockoutSelector(judge, seed=1).select("q", texts)
         judge.close()
     assert len(server.requests) == 30
-    assert server.connections <= 4 and server.max_in_flight <= 4
+    assert server.connections_opened <= 4 and server.max_in_flight <= 4
 
 
 def test_sessions_never_outlive_their_loop_and_close_releases_them() -> None:
@@ -238,7 +238,7 @@ def test_sessions_never_outlive_their_loop_and_close_releases_them() -> None:
             judge.close()
             assert not judge.transport._pools, "close() left a session open"
             gc.collect()
-        print("connections", server.connections, "requests", len(server.requests))
+        print("connections", server.connections_opened, "requests", len(server.requests))
         """
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
