@@ -71,10 +71,8 @@ class _SyncLoop:
         return task
 
     def _shutdown(self) -> None:
-        """At exit, cancel what still runs on the loop (litellm's logging worker) and stop it.
-
-        The loop is stopped, not closed: litellm closes its cached HTTP clients at exit, which fails
-        noisily on a closed loop."""
+        """At exit, cancel what still runs on the loop (litellm's logging worker), stop it and
+        close it once its thread has returned (an unclosed loop collected at exit warns)."""
         loop = self._loop
         if loop is None or self._pid != os.getpid() or not loop.is_running():
             return
@@ -83,6 +81,10 @@ class _SyncLoop:
         except concurrent.futures.TimeoutError:
             pass  # a task that ignores cancellation must not hold up the interpreter's exit
         loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None:
+            self._thread.join(timeout=_EXIT_GRACE_S)
+        if not loop.is_running():
+            loop.close()
 
 
 async def _cancel_other_tasks() -> None:
