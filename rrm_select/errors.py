@@ -19,6 +19,7 @@ raised in a Ray worker reaches the driver whole.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -41,8 +42,9 @@ class JudgeError(RRMError):
         judge: the judge's name (model and endpoint), or None where unknown.
         endpoint: the URL (or servers) the failed request went to; None for in-process judges.
         attempts: requests made before giving up (the first included), or None.
-        status: the HTTP status of the last failed attempt; None when no server answered
-            (could not connect, timed out) or for in-process judges.
+        status: the HTTP status of the last failed attempt; None when no status came back
+            (could not connect, no reply in time, the connection dropped) and for in-process
+            judges.
         retry_after_s: the server's Retry-After on the last attempt, in seconds, if it sent one.
     """
 
@@ -91,3 +93,13 @@ class BudgetExhaustedError(RRMError):
     """A call budget had no room for a judge call. Selectors return the best so far instead
     (`Selection.stopped_early == "budget"`), and raise it only when the budget could not pay for
     a single match."""
+
+
+def chain(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and every exception chained below it (causes and contexts), each once."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__

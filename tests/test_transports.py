@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import pickle
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +71,14 @@ def test_verdict_regex_merges_into_the_callers_structured_outputs(make: Any) -> 
 def test_keys_a_named_option_owns_are_refused_in_extra_body(make: Any, key: str) -> None:
     with pytest.raises(InvalidArgumentError, match=rf"cannot be in extra_body: \['{key}'\]"):
         make("http://127.0.0.1:9/v1", extra_body={key: 1})
+
+
+@pytest.mark.parametrize("key", ["n", "num_retries", "stream", "messages", "prompt"])
+@pytest.mark.parametrize("servers", [1, 2], ids=["one server", "fleet"])
+def test_litellm_arguments_the_judge_sets_are_refused_for_one_server_and_for_fleets(key: str, servers: int) -> None:
+    bases = [f"http://127.0.0.1:{9 + i}/v1" for i in range(servers)]
+    with pytest.raises(InvalidArgumentError, match=rf"cannot be passed through: \['{key}'\]"):
+        LiteLLMJudge("hosted_vllm/judge", api_base=bases[0] if servers == 1 else bases, **{key: 1})
 
 
 @pytest.mark.parametrize("make", JUDGES)
@@ -245,6 +255,30 @@ def test_sessions_never_outlive_their_loop_and_close_releases_them() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     assert done.stdout.split() == ["connections", "4", "requests", "4"]
+
+
+def test_close_forgets_a_loop_closed_without_shutting_down_and_a_forked_child_forgets_its_parent() -> None:
+    with FakeOpenAIServer(prefer_quality) as server:
+        judge = http_judge(server.api_base)
+        loop = asyncio.new_event_loop()
+        loop.run_until_complete(KnockoutSelector(judge, seed=0).aselect("q", TEXTS))
+        loop.close()  # without cancelling the session's keeper: nothing can close it there now
+        assert len(judge.transport._pools) == 1
+        judge.close()
+        assert not judge.transport._pools
+        KnockoutSelector(judge, seed=0).select("q", TEXTS)  # a session on the shared loop
+        reader, writer = os.pipe()
+        child = os.fork()
+        if child == 0:  # the child inherits the parent's session, which nothing runs here
+            started = time.monotonic()
+            judge.close()
+            ok = not judge.transport._pools and time.monotonic() - started < 1
+            os.write(writer, b"1" if ok else b"0")
+            os._exit(0)
+        os.waitpid(child, 0)
+        assert os.read(reader, 1) == b"1"
+        assert len(judge.transport._pools) == 1  # the parent's own session is untouched
+        judge.close()
 
 
 def test_a_user_transport_plugs_into_the_endpoint_judge() -> None:

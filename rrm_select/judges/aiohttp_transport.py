@@ -11,7 +11,9 @@ calls `asyncio.run` many times leaves nothing open. Its connection limit follows
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -47,8 +49,8 @@ class AiohttpTransport(Transport):
         model: the model name the server serves (no litellm provider prefix).
         api_base: the endpoint, e.g. ``"http://127.0.0.1:8000/v1"``.
         api_key: sent as a bearer token; masked in every error.
-        max_concurrency: requests in flight at once (and open connections), across every
-            selection using this transport.
+        max_concurrency: requests in flight at once, across every selection and event loop
+            using this transport; also each loop's connection limit.
     """
 
     kind = "http"
@@ -67,6 +69,7 @@ class AiohttpTransport(Transport):
         self.limit = ConcurrencyLimit(max_concurrency)
         self._pools: dict[asyncio.AbstractEventLoop, _Pool] = {}
         self._lock = threading.Lock()
+        self._pid = os.getpid()
 
     def __repr__(self) -> str:
         return f"AiohttpTransport(model={self._model!r}, api_base={self.api_base!r})"
@@ -95,6 +98,8 @@ class AiohttpTransport(Transport):
                 async with session.post(url, json=body, timeout=aiohttp.ClientTimeout(total=request.timeout_s)) as reply:
                     status, text = reply.status, await reply.text(errors="replace")
                     retry_after = retry_after_s(reply.headers.get("Retry-After"))
+            except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientConnectorSSLError) as exc:
+                raise JudgeRejectedError(f"TLS failed with {url}: {exc}", endpoint=self.api_base) from None
             except aiohttp.ClientConnectorError as exc:
                 raise JudgeUnavailableError(f"could not connect to {url}: {exc}", endpoint=self.api_base) from None
             except TimeoutError:
@@ -102,7 +107,9 @@ class AiohttpTransport(Transport):
                     f"no reply within {request.timeout_s} s from {url}", endpoint=self.api_base
                 ) from None
             except aiohttp.ClientError as exc:  # dropped mid-request, a broken reply
-                raise JudgeUnavailableError(f"{type(exc).__name__}: {exc}", endpoint=self.api_base) from None
+                raise JudgeUnavailableError(
+                    f"connection dropped by {url}: {type(exc).__name__}: {exc}", endpoint=self.api_base
+                ) from None
             latency = time.monotonic() - started
         if status != 200:
             message = f"HTTP {status}: {text[:_ERROR_TEXT_CHARS]}"
@@ -111,7 +118,9 @@ class AiohttpTransport(Transport):
         try:
             parsed = json.loads(text)
         except ValueError:  # cut off mid-body, or not JSON at all
-            raise JudgeUnavailableError(f"a reply that is not JSON: {text[:200]!r}", endpoint=self.api_base) from None
+            raise JudgeUnavailableError(
+                f"a reply that is not JSON: {text[:200]!r}", endpoint=self.api_base, status=status
+            ) from None
         return EndpointReply(parsed if isinstance(parsed, dict) else {"body": parsed}, latency)
 
     def _session(self) -> Any:
@@ -119,6 +128,7 @@ class AiohttpTransport(Transport):
         import aiohttp
 
         loop = asyncio.get_running_loop()
+        self._forget_parent()
         with self._lock:
             pool = self._pools.get(loop)
             if pool is None or pool.session.closed:
@@ -140,23 +150,29 @@ class AiohttpTransport(Transport):
     def close(self) -> None:
         """Close the sessions of every event loop; from sync code, or from a coroutine (where
         the current loop's session closes as soon as the coroutine yields)."""
+        self._forget_parent()
         with self._lock:
             pools = list(self._pools.items())
+        try:
+            current = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
         for loop, pool in pools:
-            if loop.is_closed():
-                continue
             try:
-                current = asyncio.get_running_loop()
-            except RuntimeError:
-                current = None
-            if loop is current or not loop.is_running():
-                loop.call_soon_threadsafe(pool.keeper.cancel)
-                continue
-            done = asyncio.run_coroutine_threadsafe(_cancel(pool.keeper), loop)
-            try:
-                done.result(timeout=_CLOSE_WAIT_S)
-            except (TimeoutError, asyncio.CancelledError):
-                pass  # a loop too busy to answer: its shutdown closes the session anyway
+                if loop is current or not loop.is_running():
+                    loop.call_soon_threadsafe(pool.keeper.cancel)  # runs when the loop next does
+                    continue
+                asyncio.run_coroutine_threadsafe(_cancel(pool.keeper), loop).result(timeout=_CLOSE_WAIT_S)
+            except RuntimeError:  # the loop was closed without shutting down: nothing can run there
+                with self._lock:
+                    self._pools.pop(loop, None)
+            except (TimeoutError, concurrent.futures.CancelledError):
+                pass  # a loop too busy to answer, or shutting down: its shutdown closes the session
+
+    def _forget_parent(self) -> None:
+        """In a forked child, the parent's loops and sessions are copies nobody runs: drop them."""
+        if self._pid != os.getpid():
+            self._pid, self._pools, self._lock = os.getpid(), {}, threading.Lock()
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

@@ -74,8 +74,9 @@ class Backend(ABC):
     async def generate(self, prompts: Sequence[Prompt]) -> list[Generation]:
         """One `Generation` per prompt, in order, with up to `prompt.n` samples each.
 
-        Raise a `JudgeError` subclass for a failure (`JudgeUnavailableError` when it may pass,
-        `JudgeRejectedError` when it will not)."""
+        Raise a `JudgeError` subclass for a failure: `JudgeUnavailableError` when it may pass,
+        `JudgeRejectedError` when it will not. The judge does not retry either: a backend that
+        can fail transiently retries itself (as the endpoint backend does)."""
 
     @property
     def name(self) -> str:

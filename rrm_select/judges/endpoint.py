@@ -4,7 +4,7 @@
 `extra_body`, `verdict_regex` and the keys the judge owns), reads replies with one parser and
 retries each request under its `RetryPolicy` with backoff (a server's Retry-After first). What
 varies is the `Transport` that sends a body; `LiteLLMJudge` and `HTTPJudge` only pick one.
-Errors never carry an API key, in their message or in anything chained to them.
+Errors never quote an API key, in their message or in the messages of anything chained to them.
 """
 
 from __future__ import annotations
@@ -16,20 +16,14 @@ from typing import Any
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from rrm_select.cache import JudgmentCache
-from rrm_select.errors import InvalidArgumentError, JudgeError, JudgeUnavailableError
+from rrm_select.errors import InvalidArgumentError, JudgeError, JudgeUnavailableError, chain
 from rrm_select.fail_fast import gather_fail_fast
 from rrm_select.formats import JudgeFormat
 from rrm_select.judges.backend import Backend, Generation, Prompt, Sample, check_sampling
 from rrm_select.judges.base import Judge, RetryPolicy
 from rrm_select.judges.hedging import Hedge
 from rrm_select.judges.reply import samples_of
-from rrm_select.judges.transport import EndpointRequest, Transport
-
-OWNED_KEYS = frozenset(
-    {"model", "messages", "prompt", "n", "stream", "temperature", "top_p", "max_tokens", "max_completion_tokens"}
-)
-"""Body fields the judge sets from its own options; `extra_body` may not set them."""
-
+from rrm_select.judges.transport import OWNED_KEYS, EndpointRequest, Transport
 
 def merged_extra_body(extra_body: dict[str, Any] | None, verdict_regex: str | None) -> dict[str, Any]:
     """The caller's extra body fields with `verdict_regex` merged into ``structured_outputs``
@@ -101,7 +95,7 @@ class EndpointBackend(Backend):
     async def generate(self, prompts: Sequence[Prompt]) -> list[Generation]:
         return await gather_fail_fast(*(self._request(p) for p in prompts))
 
-    def body(self, prompt: Prompt) -> EndpointRequest:
+    def request_for(self, prompt: Prompt) -> EndpointRequest:
         """The request for `prompt`'s samples."""
         fields = {
             "messages": prompt.messages,
@@ -113,7 +107,7 @@ class EndpointBackend(Backend):
         return EndpointRequest("chat/completions", fields, self.extra_body, self.timeout)
 
     async def _request(self, prompt: Prompt) -> Generation:
-        request = self.body(prompt)
+        request = self.request_for(prompt)
         attempts = 0
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.retry.max_attempts),
@@ -198,7 +192,7 @@ class EndpointJudge(Judge):
         if timeout <= 0:
             raise InvalidArgumentError(f"timeout must be > 0 seconds, got {timeout!r}")
         retry = retry if retry is not None else RetryPolicy()
-        self.endpoint = EndpointBackend(
+        backend = EndpointBackend(
             transport,
             temperature=temperature,
             top_p=top_p,
@@ -207,12 +201,13 @@ class EndpointJudge(Judge):
             extra_body=merged_extra_body(extra_body, verdict_regex),
             retry=retry,
         )
-        super().__init__(self.endpoint, format=format, retry=retry, hedge=hedge, cache=cache)
+        super().__init__(backend, format=format, retry=retry, hedge=hedge, cache=cache)
+        self.backend: EndpointBackend = backend
         self.verdict_regex = verdict_regex
 
     @property
     def transport(self) -> Transport:
-        return self.endpoint.transport
+        return self.backend.transport
 
     @property
     def model(self) -> str:
@@ -220,20 +215,13 @@ class EndpointJudge(Judge):
 
     @property
     def max_tokens(self) -> int:
-        return self.endpoint.max_tokens
+        return self.backend.max_tokens
 
     @property
     def extra_body(self) -> dict[str, Any]:
-        return self.endpoint.extra_body
+        return self.backend.extra_body
 
 
 def _quotes_any(exc: BaseException, secrets: list[str]) -> bool:
     """Whether an exception, or anything chained to it, mentions one of `secrets`."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if any(secret in f"{current} {current!r}" for secret in secrets):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
+    return any(secret in f"{link} {link!r}" for link in chain(exc) for secret in secrets)

@@ -24,7 +24,13 @@ from typing import Any
 from rrm_select.errors import InvalidArgumentError
 from rrm_select.judges.backend import check_positive_int
 from rrm_select.judges.limit import ConcurrencyLimit
-from rrm_select.judges.litellm_transport import call_litellm, import_litellm, litellm_call, litellm_settings
+from rrm_select.judges.litellm_transport import (
+    call_litellm,
+    check_litellm_kwargs,
+    import_litellm,
+    litellm_call,
+    litellm_settings,
+)
 from rrm_select.judges.transport import EndpointReply, EndpointRequest, Transport
 
 
@@ -55,6 +61,7 @@ class FleetTransport(Transport):
 
     def __init__(self, router: Any, group: str, max_concurrency: int = 64, **litellm_kwargs: Any) -> None:
         check_positive_int("max_concurrency", max_concurrency)
+        check_litellm_kwargs(litellm_kwargs)
         entries = list(router.registry().deployments(group))
         if not entries:
             raise InvalidArgumentError(f"the router has no deployments for model {group!r}")

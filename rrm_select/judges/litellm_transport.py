@@ -18,17 +18,19 @@ from rrm_select.errors import (
     JudgeRejectedError,
     JudgeUnavailableError,
     MissingDependencyError,
+    chain,
 )
 from rrm_select.judges.backend import check_positive_int
 from rrm_select.judges.limit import ConcurrencyLimit
 from rrm_select.judges.transport import (
+    OWNED_KEYS,
     EndpointReply,
     EndpointRequest,
     Transport,
     retry_after_s,
 )
 
-LITELLM_OWNED_KEYS = frozenset({"model", "messages", "prompt", "n", "api_base", "api_key", "stream", "num_retries"})
+LITELLM_OWNED_KEYS = OWNED_KEYS | {"api_base", "api_key", "num_retries", "timeout", "extra_body"}
 """litellm call arguments the transport and the judge set themselves."""
 
 
@@ -71,9 +73,7 @@ class LiteLLMTransport(Transport):
         if not model:
             raise InvalidArgumentError("model must be a non-empty litellm model name")
         check_positive_int("max_concurrency", max_concurrency)
-        owned = LITELLM_OWNED_KEYS & litellm_kwargs.keys()
-        if owned:
-            raise InvalidArgumentError(f"these are set by the judge and cannot be passed through: {sorted(owned)}")
+        check_litellm_kwargs(litellm_kwargs)
         self._model = model
         self.api_base = api_base
         self._api_key = api_key
@@ -110,6 +110,13 @@ class LiteLLMTransport(Transport):
                 api_key=self._api_key,
                 **self.litellm_kwargs,
             )
+
+
+def check_litellm_kwargs(litellm_kwargs: dict[str, Any]) -> None:
+    """Refuse pass-through arguments that would override what the transport or judge sets."""
+    owned = LITELLM_OWNED_KEYS & litellm_kwargs.keys()
+    if owned:
+        raise InvalidArgumentError(f"these are set by the judge and cannot be passed through: {sorted(owned)}")
 
 
 def litellm_settings(model: object, litellm_kwargs: dict[str, Any], extra_body: dict[str, Any]) -> dict[str, object]:
@@ -154,7 +161,7 @@ def translate(exc: BaseException, endpoint: str) -> JudgeError | None:
     headers = getattr(exc, "litellm_response_headers", None) or {}
     retry_after = retry_after_s({str(k).lower(): v for k, v in dict(headers).items()}.get("retry-after"))
     unanswered = _unanswered(exc)
-    if unanswered is not None:  # litellm reports these as HTTP 500 although no server answered
+    if unanswered is not None:
         return JudgeUnavailableError(f"{unanswered} {endpoint}: {_text(exc)}", endpoint=endpoint)
     status = getattr(exc, "status_code", None)
     status = status if isinstance(status, int) else None
@@ -171,23 +178,21 @@ def translate(exc: BaseException, endpoint: str) -> JudgeError | None:
 
 
 def _unanswered(exc: BaseException) -> str | None:
-    """How no server answered, judging by what litellm chained below its error: "could not
-    connect to", "no reply in time from"; None when a server did answer."""
+    """How no server answered, judging by what litellm chained below its error; None when one
+    did. litellm reports all of these as HTTP 500."""
     import aiohttp
     import httpx
 
-    litellm = import_litellm()
-    if isinstance(exc, litellm.Timeout):
+    if isinstance(exc, import_litellm().Timeout):
         return "no reply in time from"
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, httpx.ConnectError | aiohttp.ClientConnectorError | ConnectionRefusedError):
+    for link in chain(exc):
+        if isinstance(link, httpx.ConnectError | aiohttp.ClientConnectorError | ConnectionRefusedError):
             return "could not connect to"
-        if isinstance(current, httpx.TimeoutException | TimeoutError):
+        if isinstance(link, httpx.TimeoutException | TimeoutError):
             return "no reply in time from"
-        current = current.__cause__ or current.__context__
+        if isinstance(link, httpx.RemoteProtocolError | httpx.ReadError | aiohttp.ServerDisconnectedError
+                      | ConnectionResetError):  # fmt: skip
+            return "connection dropped by"
     return None
 
 

@@ -16,6 +16,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 
+OWNED_KEYS = frozenset(
+    {"model", "messages", "prompt", "n", "stream", "temperature", "top_p", "max_tokens", "max_completion_tokens"}
+)
+"""Body fields the endpoint judge sets from its own options: no extra body field may set them."""
+
 EndpointPath = Literal["chat/completions", "completions"]
 """The OpenAI-compatible endpoints a judge uses: chat, or plain completions of a rendered prompt."""
 
@@ -54,7 +59,7 @@ class Transport(ABC):
 
         Raises `JudgeUnavailableError` for a failure worth retrying (no answer, timeouts, 429,
         5xx, a reply that is not JSON) and `JudgeRejectedError` for a refusal, each with
-        `status` (None when no server answered) and `retry_after_s` set."""
+        `status` (None when no status came back) and `retry_after_s` set."""
 
     @property
     @abstractmethod
