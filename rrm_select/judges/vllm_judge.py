@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any, Self
+from typing import Any
 
 from rrm_select.errors import (
     InvalidArgumentError,
