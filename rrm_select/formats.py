@@ -21,6 +21,9 @@ USER_TEMPLATE = "## Query\n\n{question}\n\n## Assistant responses\n\n### Assista
 SUFFIX = "## Analysis\n\nLet's analyze this step by step and decide which assistant is better, and then answer \\boxed{Assistant 1} or \\boxed{Assistant 2}."
 
 THINK_END = "</think>"
+FORCED_CLOSE = "\n" + THINK_END + "\n\n"
+"""What client-side budget forcing appends to a reasoning cut at its budget: the end of thinking
+and the blank line an RRM's answer starts with; the judge then writes its verdict."""
 _BOX_OPEN = "\\boxed{"
 _VERDICTS: dict[str, Verdict] = {"Assistant 1": 1, "Assistant 2": 2}
 

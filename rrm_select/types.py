@@ -16,7 +16,8 @@ because every vote abstained; without a call because both texts are the same (ca
 judged while still arriving are not folded beforehand); or, when the selection's budget or
 deadline ran out before any vote, for the entrant with more match wins (a seeded coin if even)."""
 
-StopReason = Literal["budget", "deadline"]
+StopReason = Literal["budget", "deadline", "tokens"]
+"""What cut a selection short: its call budget, its deadline, or its judge-token budget."""
 
 Method = Literal["knockout", "elo", "swiss"]
 """The tournament a selection played (see the selectors of the same names)."""
@@ -43,6 +44,8 @@ class Usage(_Record):
     """Duplicate requests sent because the first was much slower than its peers (see `Hedge`)."""
     cached_votes: int = 0
     """Votes reused from a judgment cache (their tokens and cost were paid earlier, not counted)."""
+    forced_votes: int = 0
+    """Votes whose reasoning reached the thinking budget and was closed for them (`Vote.forced`)."""
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float | None = None
@@ -88,6 +91,14 @@ class Vote(_Record):
     cost_usd: float | None = Field(None, json_schema_extra={"per_run": True})
     discarded: tuple[str, ...] = ()
     """Raw outputs of earlier samples for this vote that had no parseable verdict."""
+    thinking_budget: int | None = None
+    """The reasoning tokens this vote was allowed (None: no budget, only `max_tokens`)."""
+    forced: bool = False
+    """The reasoning reached `thinking_budget` and was closed for the judge, which then answered
+    from the reasoning it had (budget forcing). Known only where the judge can tell: see
+    `rrm_select.judges.backend.Sample.reasoning_tokens`."""
+    reasoning_tokens: int | None = None
+    """Tokens of reasoning in the final sample; None where the server does not say."""
     cached: bool = Field(False, json_schema_extra={"per_run": True})
     """Taken from a `JudgmentCache` instead of the judge (no request, no new tokens)."""
 
@@ -141,8 +152,8 @@ class Selection(_Record):
     seed: int
     """The seed actually used; passing it back reproduces the pairs, orders and tie-breaks."""
     stopped_early: StopReason | None = None
-    """Set when the selection's budget or deadline cut it short: the result is the best so far
-    (matches that got no vote are ``decided_by="unplayed"``)."""
+    """Set when the selection's call budget, deadline or token budget cut it short: the result is
+    the best so far (matches that got no vote are ``decided_by="unplayed"``)."""
 
     @property
     def best(self) -> str:

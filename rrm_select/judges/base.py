@@ -20,8 +20,19 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rrm_select.cache import JudgmentCache
 from rrm_select.errors import BudgetExhaustedError, InvalidArgumentError, JudgeUnavailableError
-from rrm_select.formats import JudgeFormat, RRMFormat
-from rrm_select.judges.backend import Backend, Generation, Prompt, Sample, VoteRequest
+from rrm_select.formats import FORCED_CLOSE, JudgeFormat, RRMFormat
+from rrm_select.judges.backend import (
+    Backend,
+    Forcing,
+    Generation,
+    Prompt,
+    Sample,
+    ThinkingBudget,
+    VoteRequest,
+    answer_bound,
+    check_forcing,
+    check_positive_int,
+)
 from rrm_select.judges.hedging import Hedge, Hedger
 from rrm_select.types import Verdict, Vote
 
@@ -85,6 +96,14 @@ class Judge:
             judges, where one slow server response holds up a whole round.
         cache: a `JudgmentCache` reusing votes already paid for; also assignable later
             (``judge.cache = ...``).
+        thinking_budget: tokens of reasoning per vote. A vote whose reasoning reaches it is
+            closed there and answers from the reasoning it has (budget forcing), instead of being
+            cut off at `max_tokens` and lost. None (default): no budget.
+        forcing: how the reasoning is closed: ``"server"`` (default; the engine does it, e.g.
+            vLLM's ``thinking_token_budget``, which needs a server started with
+            ``--reasoning-parser``) or ``"client"`` (the judge continues the generation itself
+            after appending ``</think>``). Which ones a judge can do is its backend's
+            `forcing_modes`.
     """
 
     def __init__(
@@ -95,6 +114,8 @@ class Judge:
         retry: RetryPolicy | None = None,
         hedge: Hedge | None = None,
         cache: JudgmentCache | None = None,
+        thinking_budget: int | None = None,
+        forcing: Forcing = "server",
     ) -> None:
         if not isinstance(backend, Backend):
             raise InvalidArgumentError(f"backend must be a rrm_select Backend, got {type(backend).__name__}")
@@ -103,6 +124,29 @@ class Judge:
         self.retry = retry if retry is not None else RetryPolicy()
         self.hedger = Hedger(hedge) if hedge is not None else None
         self.cache = cache
+        self.forcing: Forcing = check_forcing(forcing)
+        if thinking_budget is not None:
+            self.check_thinking_budget(thinking_budget)
+        self.thinking_budget = thinking_budget
+
+    def check_thinking_budget(self, budget: object, option: str = "thinking_budget") -> None:
+        """Raise `InvalidArgumentError`, naming `option`, unless this judge can hold its votes to
+        `budget` reasoning tokens: a positive integer, a forcing mode its backend has, and room
+        for an answer under an explicit `max_tokens`."""
+        check_positive_int(option, budget)
+        if self.forcing not in self.backend.forcing_modes:
+            can = sorted(self.backend.forcing_modes)
+            hint = f"use forcing={can[0]!r}" if can else "this backend takes no thinking budget"
+            raise InvalidArgumentError(f"judge {self.name} cannot force a verdict with forcing={self.forcing!r} "
+                                       f"({option}={budget}): {hint}")  # fmt: skip
+        answer_bound(self.backend.max_tokens, budget, option)  # type: ignore[arg-type]
+
+    def thinking_for(self, request: VoteRequest) -> ThinkingBudget | None:
+        """The thinking budget of `request`'s votes: its own (escalation) or the judge's."""
+        tokens = request.thinking_budget if request.thinking_budget is not None else self.thinking_budget
+        if tokens is None:
+            return None
+        return ThinkingBudget(tokens, self.forcing, answer_bound(self.backend.max_tokens, tokens), FORCED_CLOSE)
 
     @property
     def name(self) -> str:
@@ -149,7 +193,7 @@ class Judge:
                         update={"first": request.pair[0], "second": request.pair[1], "cached": True}
                     )
                 elif slot.attempts:
-                    vote = fresh[key] = _vote(request, slot)
+                    vote = fresh[key] = _vote(request, slot, self.thinking_for(request))
                 else:  # the allowance stopped the top-up that would have filled it
                     continue
                 ballot.votes.append(vote)
@@ -162,6 +206,7 @@ class Judge:
     ) -> None:
         """Draw samples for every open slot, round after round, until none is open."""
         messages = [self.format.render(r.query, r.first, r.second) for r in requests]
+        thinking = [self.thinking_for(r) for r in requests]
         empty_rounds = 0
         first_round = True
         while True:
@@ -169,7 +214,7 @@ class Judge:
             wanted = [i for i, o in enumerate(open_slots) if o]
             if not wanted:
                 return
-            prompts = [Prompt(requests[i], messages[i], len(open_slots[i])) for i in wanted]
+            prompts = [Prompt(requests[i], messages[i], len(open_slots[i]), thinking[i]) for i in wanted]
             if not allow(len(prompts)):
                 if first_round:
                     raise BudgetExhaustedError(f"the call budget has no room for {len(prompts)} more judge calls")
@@ -206,10 +251,13 @@ class Judge:
         if self.cache is None:
             return [[""] * r.n for r in requests]
         fingerprint = self.fingerprint
-        return [
-            [JudgmentCache.key(fingerprint, r.query, r.first, r.second, r.offset + i) for i in range(r.n)]
-            for r in requests
-        ]
+        keys = []
+        for r in requests:
+            thinking = self.thinking_for(r)
+            limits = None if thinking is None else [thinking.tokens, thinking.forcing, thinking.max_tokens]
+            keys.append([JudgmentCache.key(fingerprint, r.query, r.first, r.second, r.offset + i, limits)
+                         for i in range(r.n)])  # fmt: skip
+        return keys
 
     def _open(self, slot: _Slot) -> bool:
         return slot.cached is None and slot.verdict is None and len(slot.attempts) <= self.retry.resamples
@@ -219,7 +267,7 @@ def _unlimited(calls: int) -> bool:
     return True
 
 
-def _vote(request: VoteRequest, slot: _Slot) -> Vote:
+def _vote(request: VoteRequest, slot: _Slot, thinking: ThinkingBudget | None) -> Vote:
     final = slot.attempts[-1]
     costs = [s.cost_usd for s in slot.attempts if s.cost_usd is not None]
     return Vote(
@@ -234,4 +282,7 @@ def _vote(request: VoteRequest, slot: _Slot) -> Vote:
         completion_tokens=sum(s.completion_tokens for s in slot.attempts),
         cost_usd=sum(costs) if costs else None,
         discarded=tuple(s.content for s in slot.attempts[:-1]),
+        thinking_budget=None if thinking is None else thinking.tokens,
+        forced=final.forced,
+        reasoning_tokens=final.reasoning_tokens,
     )

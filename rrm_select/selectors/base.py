@@ -244,6 +244,7 @@ def usage_of(matches: Sequence[Match], wall_time_s: float) -> Usage:
         resamples=sum(len(v.discarded) for v in paid),
         hedges=sum(m.hedges for m in matches),
         cached_votes=len(votes) - len(paid),
+        forced_votes=sum(v.forced for v in votes),
         prompt_tokens=sum(v.prompt_tokens for v in paid),
         completion_tokens=sum(v.completion_tokens for v in paid),
         cost_usd=sum(costs) if costs else None,
