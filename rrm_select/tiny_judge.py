@@ -7,7 +7,9 @@ with no model hub involved. It is no RRM: unconstrained, its verdicts are mostly
 force well-formed verdicts.
 
 Two unused added tokens are renamed to ``<think>`` and ``</think>`` so that vLLM's
-``deepseek_r1`` reasoning parser accepts the model, as it does the real RRM checkpoints.
+``deepseek_r1`` reasoning parser accepts the model, and the chat template's generation prompt
+ends in ``<think>\n``, as the R1 template of the real RRM checkpoints does: the reasoning is open
+from the first generated token, which is where vLLM's thinking budget starts counting.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from pathlib import Path
 from rrm_select.errors import MissingDependencyError
 
 DEFAULT_DIR = Path(".cache") / "tiny-judge"
-_THINK_TOKENS = {"<repo_name>": "<think>", "<reponame>": "</think>"}
+_THINK_TOKENS = {"<jupyter_text>": "<think>", "<jupyter_code>": "</think>"}
 _DONE_MARKER = "rrm_select_tiny_judge.json"
+_BUILD = 2  # bumped when the folder's contents change; an older build is rebuilt
+_GENERATION_PROMPT = "'<|im_start|>assistant\n'"
 
 
 def tiny_judge_gguf() -> Path:
@@ -35,7 +39,7 @@ def tiny_judge_gguf() -> Path:
 def build_tiny_judge(dest: str | Path = DEFAULT_DIR) -> Path:
     """Convert the packaged GGUF into a model folder at `dest` (once; later calls return at once)."""
     dest = Path(dest)
-    if (dest / _DONE_MARKER).exists():
+    if _built(dest):
         return dest
     gguf = tiny_judge_gguf()
     try:
@@ -54,10 +58,26 @@ def build_tiny_judge(dest: str | Path = DEFAULT_DIR) -> Path:
     model.save_pretrained(str(partial))
     tokenizer.save_pretrained(str(partial))
     _add_think_tokens(partial / "tokenizer.json")
-    (partial / _DONE_MARKER).write_text(json.dumps({"source": gguf.name}))
+    _open_thinking(partial / "chat_template.jinja")
+    (partial / _DONE_MARKER).write_text(json.dumps({"source": gguf.name, "build": _BUILD}))
     shutil.rmtree(dest, ignore_errors=True)
     partial.rename(dest)  # a crash mid-build never leaves a folder that looks finished
     return dest
+
+
+def _built(dest: Path) -> bool:
+    try:
+        return json.loads((dest / _DONE_MARKER).read_text()).get("build") == _BUILD
+    except (OSError, ValueError):
+        return False
+
+
+def _open_thinking(template: Path) -> None:
+    """Make the generation prompt open the reasoning, as the R1 template does."""
+    source = template.read_text()
+    if _GENERATION_PROMPT not in source:
+        raise RuntimeError(f"unexpected chat template in {template}: no {_GENERATION_PROMPT} generation prompt")
+    template.write_text(source.replace(_GENERATION_PROMPT, _GENERATION_PROMPT[:-1] + "<think>\n'"))
 
 
 def _add_think_tokens(tokenizer_json: Path) -> None:

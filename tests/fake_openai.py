@@ -28,6 +28,7 @@ class Choice:
     reasoning: str | None = None
     finish_reason: str = "stop"
     tool_calls: list[dict[str, Any]] | None = None
+    reasoning_tokens: int | None = None  # summed into usage.completion_tokens_details, as vLLM does
 
 
 @dataclass
@@ -47,9 +48,14 @@ Script = Callable[[dict[str, Any]], Reply]
 _ANSWERS = re.compile(r"### Assistant 1\n\n(?P<a>.*)\n\n\n### Assistant 2\n\n(?P<b>.*)\n\n## Analysis", re.DOTALL)
 
 
+def prompt_text(body: dict[str, Any]) -> str:
+    """The user turn of a chat body, or the whole rendered prompt of a completions body."""
+    return body["messages"][-1]["content"] if "messages" in body else body["prompt"]
+
+
 def split_prompt(body: dict[str, Any]) -> tuple[str, str]:
     """The two candidate texts as the RRM prompt shows them (for scripts that judge content)."""
-    match = _ANSWERS.search(body["messages"][-1]["content"])
+    match = _ANSWERS.search(prompt_text(body))
     assert match, "not an RRM prompt"
     return match["a"], match["b"]
 
@@ -173,17 +179,20 @@ def _completion(body: dict[str, Any], choices: list[Choice]) -> dict[str, Any]:
             message["tool_calls"] = choice.tool_calls
         completion_tokens += len(choice.content.split()) + len((choice.reasoning or "").split())
         out.append({"index": i, "message": message, "finish_reason": choice.finish_reason})
+    usage: dict[str, Any] = {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+    if any(c.reasoning_tokens is not None for c in choices):
+        usage["completion_tokens_details"] = {"reasoning_tokens": sum(c.reasoning_tokens or 0 for c in choices)}
     return {
         "id": "chatcmpl-fake",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": body.get("model", "fake"),
         "choices": out,
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-        },
+        "usage": usage,
     }
 
 
@@ -211,7 +220,7 @@ _QUERY = re.compile(r"## Query\n\n(?P<q>.*?)\n\n## Assistant responses", re.DOTA
 
 def prompt_query(body: dict[str, Any]) -> str:
     """The query of an RRM prompt (for scripts that count per selection)."""
-    match = _QUERY.search(body["messages"][-1]["content"])
+    match = _QUERY.search(prompt_text(body))
     assert match, "not an RRM prompt"
     return match["q"]
 

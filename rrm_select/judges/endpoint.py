@@ -9,6 +9,7 @@ Errors never quote an API key, in their message or in the messages of anything c
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Sequence
 from typing import Any
@@ -19,11 +20,25 @@ from rrm_select.cache import JudgmentCache
 from rrm_select.errors import InvalidArgumentError, JudgeError, JudgeUnavailableError, chain
 from rrm_select.fail_fast import gather_fail_fast
 from rrm_select.formats import JudgeFormat
-from rrm_select.judges.backend import Backend, Generation, Prompt, Sample, check_sampling
+from rrm_select.judges.backend import (
+    Backend,
+    Forcing,
+    Generation,
+    Prompt,
+    Sample,
+    ThinkingBudget,
+    answer_bound,
+    check_sampling,
+)
 from rrm_select.judges.base import Judge, RetryPolicy
+from rrm_select.judges.forcing import continuation_of, cut_at_budget, finished, joined
 from rrm_select.judges.hedging import Hedge
 from rrm_select.judges.reply import samples_of
 from rrm_select.judges.transport import OWNED_KEYS, EndpointRequest, Transport
+from rrm_select.rendering import Renderer, chat_template, r1_prompt
+
+SERVER_BUDGET_KEY = "thinking_token_budget"
+"""vLLM's request field for server-side budget forcing (chat and completions)."""
 
 def merged_extra_body(extra_body: dict[str, Any] | None, verdict_regex: str | None) -> dict[str, Any]:
     """The caller's extra body fields with `verdict_regex` merged into ``structured_outputs``
@@ -32,7 +47,8 @@ def merged_extra_body(extra_body: dict[str, Any] | None, verdict_regex: str | No
     owned = OWNED_KEYS & body.keys()
     if owned:
         raise InvalidArgumentError(
-            f"these are set by the judge and cannot be in extra_body: {sorted(owned)} (use its options of the same names)"
+            f"these are set by the judge and cannot be in extra_body: {sorted(owned)} (use the judge's options for "
+            "them: temperature, top_p, max_tokens, thinking_budget, ...)"
         )
     if verdict_regex is not None:
         structured = body.get("structured_outputs", {})
@@ -55,7 +71,13 @@ def backoff_s(policy: RetryPolicy, attempt: int, retry_after_s: float | None) ->
 
 
 class EndpointBackend(Backend):
-    """Sends each prompt as one request with `n` through a transport, retrying transient failures."""
+    """Sends each prompt as one request with `n` through a transport, retrying transient failures.
+
+    Under a thinking budget forced by the server, the request carries vLLM's
+    ``thinking_token_budget``; forced by the client, it goes to the completions endpoint as the
+    rendered prompt, and each sample cut at the budget is continued (see `judges.forcing`)."""
+
+    forcing_modes = frozenset({"server", "client"})
 
     def __init__(
         self,
@@ -63,10 +85,11 @@ class EndpointBackend(Backend):
         *,
         temperature: float,
         top_p: float,
-        max_tokens: int,
+        max_tokens: int | None,
         timeout: float,
         extra_body: dict[str, Any],
         retry: RetryPolicy,
+        template: str | None = None,
     ) -> None:
         self.transport = transport
         self.temperature = temperature
@@ -75,6 +98,8 @@ class EndpointBackend(Backend):
         self.timeout = timeout
         self.extra_body = extra_body
         self.retry = retry
+        self.template = template
+        self.render: Renderer = r1_prompt if template is None else chat_template(template)
 
     @property
     def name(self) -> str:
@@ -82,32 +107,67 @@ class EndpointBackend(Backend):
 
     @property
     def settings(self) -> dict[str, object]:
-        return {
+        settings: dict[str, object] = {
             **self.transport.settings(self.extra_body),
             "temperature": self.temperature,
             "top_p": self.top_p,
-            "max_tokens": self.max_tokens,
+            # Without a budget, an unset max_tokens is 8192: the settings (and cache keys) of
+            # judges from before budgets stay as they were.
+            "max_tokens": answer_bound(self.max_tokens, None),
         }
+        if self.template is not None:  # it renders client-forced prompts
+            settings["chat_template"] = hashlib.sha256(self.template.encode()).hexdigest()[:16]
+        return settings
 
     def close(self) -> None:
         self.transport.close()
 
     async def generate(self, prompts: Sequence[Prompt]) -> list[Generation]:
-        return await gather_fail_fast(*(self._request(p) for p in prompts))
+        return await gather_fail_fast(*(self._generation(p) for p in prompts))
 
     def request_for(self, prompt: Prompt) -> EndpointRequest:
-        """The request for `prompt`'s samples."""
-        fields = {
-            "messages": prompt.messages,
-            "n": prompt.n,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "max_tokens": self.max_tokens,
-        }
-        return EndpointRequest("chat/completions", fields, self.extra_body, self.timeout)
+        """The (first) request for `prompt`'s samples."""
+        thinking = prompt.thinking
+        decoding = {"n": prompt.n, "temperature": self.temperature, "top_p": self.top_p}
+        if thinking is None:
+            fields = {"messages": prompt.messages, **decoding, "max_tokens": answer_bound(self.max_tokens, None)}
+            return EndpointRequest("chat/completions", fields, self.extra_body, self.timeout)
+        if thinking.forcing == "server":
+            fields = {"messages": prompt.messages, **decoding, "max_tokens": thinking.max_tokens}
+            extra_body = {**self.extra_body, SERVER_BUDGET_KEY: thinking.tokens}
+            return EndpointRequest("chat/completions", fields, extra_body, self.timeout)
+        fields = {"prompt": self.render(prompt.messages), **decoding, "max_tokens": thinking.tokens}
+        return EndpointRequest("completions", fields, self.extra_body, self.timeout)
 
-    async def _request(self, prompt: Prompt) -> Generation:
+    async def _generation(self, prompt: Prompt) -> Generation:
         request = self.request_for(prompt)
+        samples, attempts = await self._send(request, prompt.thinking)
+        if prompt.thinking is None or prompt.thinking.forcing == "server":
+            return Generation(samples, requests=attempts, retries=attempts - 1)
+        cut = [i for i, sample in enumerate(samples) if cut_at_budget(sample)]
+        continued = await gather_fail_fast(
+            *(self._send(self._continuation(request, samples[i], prompt.thinking), prompt.thinking) for i in cut)
+        )
+        whole = [finished(sample) for sample in samples]
+        for i, (rest, rest_attempts) in zip(cut, continued, strict=True):
+            attempts += rest_attempts
+            if rest:  # else the cut sample stays as it is: no verdict, resampled by the judge
+                whole[i] = joined(samples[i], rest[0], prompt.thinking)
+        return Generation(whole, requests=attempts, retries=attempts - 1 - len(cut))
+
+    def _continuation(self, first: EndpointRequest, sample: Sample, thinking: ThinkingBudget) -> EndpointRequest:
+        """The request continuing `sample` (cut at the budget) as the same generation."""
+        fields = {
+            **first.body,
+            "prompt": first.body["prompt"] + continuation_of(sample.content, thinking),
+            "n": 1,
+            "max_tokens": thinking.max_tokens - thinking.tokens,
+        }
+        return EndpointRequest("completions", fields, first.extra_body, first.timeout_s)
+
+    async def _send(self, request: EndpointRequest, thinking: ThinkingBudget | None) -> tuple[list[Sample], int]:
+        """The samples of `request`, retried under the policy, and the attempts it took."""
+        budget = thinking.tokens if thinking is not None and thinking.forcing == "server" else None
         attempts = 0
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.retry.max_attempts),
@@ -119,31 +179,28 @@ class EndpointBackend(Backend):
             async for attempt in retrying:
                 with attempt:
                     attempts += 1
-                    samples = await self._attempt(request)
+                    samples = samples_of(await self.transport.send(request), budget)
         except JudgeError as exc:
-            error = self._translate(exc, attempts)
+            error = self._translate(exc, attempts, request)
             if not _quotes_any(exc, self.transport.secrets):
                 raise error from exc
         else:
-            return Generation(samples, requests=attempts, retries=attempts - 1)
+            return samples, attempts
         # The server quoted a key back in its error: the translated message masks it, and the
         # original, which holds it (as may its own causes), is left out of the chain; raised
         # here, outside the handler, so that it is not even the implicit context.
         raise error from None
 
-    async def _attempt(self, request: EndpointRequest) -> list[Sample]:
-        return samples_of(await self.transport.send(request))
-
-    def _translate(self, exc: JudgeError, attempts: int) -> JudgeError:
+    def _translate(self, exc: JudgeError, attempts: int, request: EndpointRequest) -> JudgeError:
         """The error the caller sees for the last failure: the judge's identity and attempts
-        added, every key masked."""
+        added, every key masked, and which forcing to use when the server cannot do this one."""
         cause = str(exc)
         for secret in self.transport.secrets:
             cause = cause.replace(secret, "***")
         if isinstance(exc, JudgeUnavailableError):
             message = f"judge {self.name} failed {attempts} attempt(s); last: {cause}"
         else:
-            message = f"judge {self.name} refused the request: {cause}"
+            message = f"judge {self.name} refused the request: {cause}{_forcing_hint(exc, request)}"
         return type(exc)(
             message,
             judge=self.name,
@@ -164,12 +221,23 @@ class EndpointJudge(Judge):
 
     Args:
         transport: sends one request body (see `rrm_select.judges.transport`).
-        temperature, top_p, max_tokens: decoding settings (the RRM paper's by default).
+        temperature, top_p: decoding settings (the RRM paper's by default).
+        max_tokens: the bound on a vote's whole output, reasoning and answer. None (default):
+            8192 (the RRM paper's) without a thinking budget, the budget plus
+            `VERDICT_ROOM_TOKENS` with one; an explicit value must be above the budget.
         timeout: seconds allowed per request before it counts as a transient failure.
         verdict_regex: ask a vLLM server to force every sample to match this regex (its
             structured outputs), merged into ``extra_body["structured_outputs"]``.
         extra_body: more fields for the request body (e.g. ``{"top_k": 20}`` for vLLM); the
             fields the judge sets from its options (`OWNED_KEYS`) are refused here.
+        thinking_budget, forcing: reasoning tokens per vote, and how a vote reaching them is
+            closed (see `Judge`). ``"server"`` sends vLLM's ``thinking_token_budget`` (the
+            server needs ``--reasoning-parser``; llama.cpp's equivalent is its server flag
+            ``--reasoning-budget``); ``"client"`` uses the server's completions endpoint with
+            the prompt rendered by `chat_template`, and continues cut votes itself.
+        chat_template: the judge model's Jinja chat template, to render prompts for
+            ``forcing="client"``; None (default): the DeepSeek-R1 layout of the RRM checkpoints
+            (`rrm_select.rendering.r1_prompt`).
         retry, hedge, format, cache: as for every `Judge`.
     """
 
@@ -179,7 +247,7 @@ class EndpointJudge(Judge):
         *,
         temperature: float = 0.6,
         top_p: float = 1.0,
-        max_tokens: int = 8192,
+        max_tokens: int | None = None,
         timeout: float = 600.0,
         verdict_regex: str | None = None,
         extra_body: dict[str, Any] | None = None,
@@ -187,6 +255,9 @@ class EndpointJudge(Judge):
         hedge: Hedge | None = None,
         format: JudgeFormat | None = None,
         cache: JudgmentCache | None = None,
+        thinking_budget: int | None = None,
+        forcing: Forcing = "server",
+        chat_template: str | None = None,
     ) -> None:
         check_sampling(max_tokens, temperature, top_p)
         if timeout <= 0:
@@ -200,8 +271,10 @@ class EndpointJudge(Judge):
             timeout=timeout,
             extra_body=merged_extra_body(extra_body, verdict_regex),
             retry=retry,
+            template=chat_template,
         )
-        super().__init__(backend, format=format, retry=retry, hedge=hedge, cache=cache)
+        super().__init__(backend, format=format, retry=retry, hedge=hedge, cache=cache,
+                         thinking_budget=thinking_budget, forcing=forcing)  # fmt: skip
         self.backend: EndpointBackend = backend
         self.verdict_regex = verdict_regex
 
@@ -214,12 +287,23 @@ class EndpointJudge(Judge):
         return self.transport.model
 
     @property
-    def max_tokens(self) -> int:
+    def max_tokens(self) -> int | None:
+        """The explicit bound on a vote's tokens (None: it follows the thinking budget)."""
         return self.backend.max_tokens
 
     @property
     def extra_body(self) -> dict[str, Any]:
         return self.backend.extra_body
+
+
+def _forcing_hint(exc: JudgeError, request: EndpointRequest) -> str:
+    """What to do when a server refuses the kind of forcing asked of it."""
+    if SERVER_BUDGET_KEY in request.extra_body and SERVER_BUDGET_KEY in str(exc):
+        return (" (this server cannot force verdicts at a thinking budget: start vLLM with --reasoning-parser, "
+                "e.g. deepseek_r1, or use forcing='client')")  # fmt: skip
+    if request.path == "completions" and exc.status in (404, 405):
+        return " (this server has no completions endpoint for forcing='client': use forcing='server')"
+    return ""
 
 
 def _quotes_any(exc: BaseException, secrets: list[str]) -> bool:

@@ -11,6 +11,7 @@ from typing import Any
 from rrm_select.cache import JudgmentCache
 from rrm_select.formats import JudgeFormat
 from rrm_select.judges.aiohttp_transport import AiohttpTransport
+from rrm_select.judges.backend import Forcing
 from rrm_select.judges.base import RetryPolicy
 from rrm_select.judges.endpoint import EndpointJudge
 from rrm_select.judges.hedging import Hedge
@@ -25,7 +26,8 @@ class HTTPJudge(EndpointJudge):
         api_base: the endpoint, e.g. ``"http://127.0.0.1:8000/v1"``.
         api_key: sent as a bearer token, never recorded in traces or errors.
         temperature, top_p, max_tokens, timeout, max_concurrency, verdict_regex, extra_body,
-            retry, hedge, format, cache: as for `LiteLLMJudge`.
+            retry, hedge, format, cache, thinking_budget, forcing, chat_template: as for
+            `LiteLLMJudge`.
 
     Connections are pooled per event loop; `close()` releases them (a loop's shutdown does too).
     """
@@ -38,7 +40,7 @@ class HTTPJudge(EndpointJudge):
         api_key: str | None = None,
         temperature: float = 0.6,
         top_p: float = 1.0,
-        max_tokens: int = 8192,
+        max_tokens: int | None = None,
         timeout: float = 600.0,
         max_concurrency: int = 64,
         verdict_regex: str | None = None,
@@ -47,11 +49,15 @@ class HTTPJudge(EndpointJudge):
         hedge: Hedge | None = None,
         format: JudgeFormat | None = None,
         cache: JudgmentCache | None = None,
+        thinking_budget: int | None = None,
+        forcing: Forcing = "server",
+        chat_template: str | None = None,
     ) -> None:
         transport = AiohttpTransport(model, api_base, api_key, max_concurrency)
         super().__init__(transport, temperature=temperature, top_p=top_p, max_tokens=max_tokens, timeout=timeout,
                          verdict_regex=verdict_regex, extra_body=extra_body, retry=retry, hedge=hedge, format=format,
-                         cache=cache)  # fmt: skip
+                         cache=cache, thinking_budget=thinking_budget, forcing=forcing,
+                         chat_template=chat_template)  # fmt: skip
         self.api_base = transport.api_base
 
     def __repr__(self) -> str:

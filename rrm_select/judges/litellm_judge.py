@@ -14,6 +14,7 @@ from typing import Any
 from rrm_select.cache import JudgmentCache
 from rrm_select.errors import InvalidArgumentError
 from rrm_select.formats import JudgeFormat
+from rrm_select.judges.backend import Forcing
 from rrm_select.judges.base import RetryPolicy
 from rrm_select.judges.endpoint import EndpointJudge
 from rrm_select.judges.fleet import FleetTransport
@@ -35,7 +36,9 @@ class LiteLLMJudge(EndpointJudge):
             and cooldown policy are the router's; ``max_parallel_requests`` in a deployment's
             ``litellm_params`` sets its limit). Its retries are turned off per call: retries
             are the judge's own.
-        temperature, top_p, max_tokens: decoding settings (the RRM paper's by default).
+        temperature, top_p: decoding settings (the RRM paper's by default).
+        max_tokens: the bound on a vote's whole output; None (default): 8192 without a thinking
+            budget, the budget plus `VERDICT_ROOM_TOKENS` with one.
         timeout: seconds allowed per request before it counts as a transient failure.
         max_concurrency: requests in flight at once, across every selection using this judge;
             with several servers, per server.
@@ -50,6 +53,11 @@ class LiteLLMJudge(EndpointJudge):
             `Hedge`); off by default.
         format: prompt and verdict format.
         cache: a `JudgmentCache` reusing votes already paid for.
+        thinking_budget, forcing, chat_template: reasoning tokens per vote, how a vote reaching
+            them is closed, and the template client forcing renders prompts with (see
+            `EndpointJudge`). ``"server"`` sends ``thinking_token_budget`` in the body (not
+            litellm's ``thinking`` option, which means something else for ``hosted_vllm``);
+            ``"client"`` uses ``litellm.atext_completion``.
         **litellm_kwargs: passed to ``litellm.acompletion`` unchanged (e.g. ``seed``).
     """
 
@@ -62,7 +70,7 @@ class LiteLLMJudge(EndpointJudge):
         router: Any = None,
         temperature: float = 0.6,
         top_p: float = 1.0,
-        max_tokens: int = 8192,
+        max_tokens: int | None = None,
         timeout: float = 600.0,
         max_concurrency: int = 64,
         verdict_regex: str | None = None,
@@ -71,6 +79,9 @@ class LiteLLMJudge(EndpointJudge):
         hedge: Hedge | None = None,
         format: JudgeFormat | None = None,
         cache: JudgmentCache | None = None,
+        thinking_budget: int | None = None,
+        forcing: Forcing = "server",
+        chat_template: str | None = None,
         **litellm_kwargs: Any,
     ) -> None:
         if not model:
@@ -86,7 +97,8 @@ class LiteLLMJudge(EndpointJudge):
             transport = LiteLLMTransport(model, api_base, api_key, max_concurrency, **litellm_kwargs)
         super().__init__(transport, temperature=temperature, top_p=top_p, max_tokens=max_tokens, timeout=timeout,
                          verdict_regex=verdict_regex, extra_body=extra_body, retry=retry, hedge=hedge, format=format,
-                         cache=cache)  # fmt: skip
+                         cache=cache, thinking_budget=thinking_budget, forcing=forcing,
+                         chat_template=chat_template)  # fmt: skip
         self.api_base = api_base if isinstance(api_base, str) or api_base is None else list(api_base)
 
     def __repr__(self) -> str:

@@ -17,8 +17,9 @@ from typing import Any, Literal
 
 
 OWNED_KEYS = frozenset(
-    {"model", "messages", "prompt", "n", "stream", "temperature", "top_p", "max_tokens", "max_completion_tokens"}
-)
+    {"model", "messages", "prompt", "n", "stream", "temperature", "top_p", "max_tokens", "max_completion_tokens",
+     "thinking_token_budget"}
+)  # fmt: skip
 """Body fields the endpoint judge sets from its own options: no extra body field may set them."""
 
 EndpointPath = Literal["chat/completions", "completions"]

@@ -5,6 +5,11 @@ Every match that is ready at the same moment, across every selection in flight, 
 `SamplingParams(n=k)`, so the engine computes the prompt once. The RRM prompt puts the shared
 part (system, query) first, so vLLM's prefix cache also helps across matches of one query.
 
+Thinking budgets: forced by the engine (``SamplingParams.thinking_token_budget``, which needs the
+engine's reasoning config: a judge that builds its engine gives it one naming ``<think>`` and
+``</think>``), or by this backend, which continues each sample cut at the budget from its own
+token ids plus ``</think>`` in one more `LLM.generate` call for the whole batch.
+
 vLLM is imported when a `VLLMJudge` is built, never by `import rrm_select`. vLLM starts worker
 processes: build the judge under ``if __name__ == "__main__":`` in scripts.
 """
@@ -23,10 +28,21 @@ from rrm_select.errors import (
     MissingDependencyError,
 )
 from rrm_select.cache import JudgmentCache
-from rrm_select.formats import JudgeFormat, split_reasoning
-from rrm_select.judges.backend import Backend, Generation, Prompt, Sample, check_sampling, split_evenly
+from rrm_select.formats import THINK_END, JudgeFormat, split_reasoning
+from rrm_select.judges.backend import (
+    Backend,
+    Forcing,
+    Generation,
+    Prompt,
+    Sample,
+    ThinkingBudget,
+    answer_bound,
+    check_sampling,
+    split_evenly,
+)
 from rrm_select.judges.base import Judge, RetryPolicy
 from rrm_select.judges.batching import StepBatcher
+from rrm_select.judges.forcing import continuation_of, cut_at_budget, joined
 
 
 def _import_vllm() -> Any:
@@ -51,10 +67,15 @@ class VLLMBackend(Backend):
         model: str | None = None,
         temperature: float = 0.6,
         top_p: float = 1.0,
-        max_tokens: int = 8192,
+        max_tokens: int | None = None,
         verdict_regex: str | None = None,
+        sampling: dict[str, Any] | None = None,
     ) -> None:
         check_sampling(max_tokens, temperature, top_p)
+        owned = {"n", "temperature", "top_p", "max_tokens", "structured_outputs", "thinking_token_budget"}
+        if sampling and owned & sampling.keys():
+            raise InvalidArgumentError(f"these are set by the judge and cannot be in sampling: {sorted(owned & sampling.keys())}")
+        self.sampling = dict(sampling or {})
         self._vllm = _import_vllm()
         self.llm = llm
         self._owns_engine = owns_engine
@@ -63,6 +84,11 @@ class VLLMBackend(Backend):
         self.top_p = top_p
         self.max_tokens = max_tokens
         self.verdict_regex = verdict_regex
+        reasoning = getattr(llm.llm_engine.vllm_config, "reasoning_config", None)
+        self.forcing_modes = frozenset({"server", "client"} if reasoning is not None and reasoning.enabled else {"client"})
+        tokenizer = llm.get_tokenizer()
+        self._think_end = tokenizer.encode(THINK_END, add_special_tokens=False)
+        self._encode = lambda text: tokenizer.encode(text, add_special_tokens=False)
         self.batcher: StepBatcher[Prompt, Generation] = StepBatcher(self._chat)
 
     @property
@@ -76,8 +102,9 @@ class VLLMBackend(Backend):
             "model": self.model,
             "temperature": self.temperature,
             "top_p": self.top_p,
-            "max_tokens": self.max_tokens,
+            "max_tokens": answer_bound(self.max_tokens, None),  # as before budgets when unset
             "verdict_regex": self.verdict_regex,
+            **({"sampling": self.sampling} if self.sampling else {}),
         }
 
     def close(self) -> None:
@@ -105,30 +132,105 @@ class VLLMBackend(Backend):
         return results
 
     def _chat_batch(self, prompts: list[Prompt]) -> list[Generation]:
-        refused: tuple[type[Exception], ...] = (ValueError, *_client_errors(self._vllm))
         started = time.monotonic()
+        outputs = self._engine(lambda: self.llm.chat([p.messages for p in prompts], [self._sampling(p) for p in prompts],
+                                                     use_tqdm=False))  # fmt: skip
+        latency = time.monotonic() - started
+        samples = [self._samples(output, latency, prompt.thinking) for prompt, output in zip(prompts, outputs)]
+        continued = self._continue_cut(prompts, outputs, samples)
+        return [Generation(s, requests=1 + extra) for s, extra in zip(samples, continued, strict=True)]
+
+    def _engine(self, call: Any) -> Any:
+        """Run one engine call, its failures translated."""
+        refused: tuple[type[Exception], ...] = (ValueError, *_client_errors(self._vllm))
         try:
-            outputs = self.llm.chat(
-                [p.messages for p in prompts], [self._sampling(p.n) for p in prompts], use_tqdm=False
-            )
+            return call()
         except refused as exc:  # vLLM will not serve this request
             raise JudgeRejectedError(f"judge {self.name} refused the request: {exc}", judge=self.name) from exc
         except Exception as exc:  # the engine itself failed (died, out of memory, ...)
             raise JudgeUnavailableError(
                 f"judge {self.name} failed: {type(exc).__name__}: {exc}", judge=self.name
             ) from exc
-        latency = time.monotonic() - started
-        return [Generation(_samples(output, latency)) for output in outputs]
 
-    def _sampling(self, n: int) -> Any:
-        options: dict[str, Any] = {}
+    def _continue_cut(self, prompts: list[Prompt], outputs: list[Any], samples: list[list[Sample]]) -> list[int]:
+        """Client forcing: continue every sample cut at its budget, all in one `LLM.generate`
+        call, from the prompt's and the sample's own token ids (plus ``</think>`` if it was still
+        reasoning); replaces them in `samples`. Returns the continuations per prompt."""
+        cut = [
+            (i, j)
+            for i, prompt in enumerate(prompts)
+            if prompt.thinking is not None and prompt.thinking.forcing == "client"
+            for j, sample in enumerate(samples[i])
+            if cut_at_budget(sample)
+        ]
+        counts = [0] * len(prompts)
+        if not cut:
+            return counts
+        continuations, params = [], []
+        for i, j in cut:
+            thinking: ThinkingBudget = prompts[i].thinking  # type: ignore[assignment]
+            completion = outputs[i].outputs[j]
+            close = continuation_of(completion.text, thinking)[len(completion.text) :]
+            ids = [*outputs[i].prompt_token_ids, *completion.token_ids, *self._encode(close)]
+            continuations.append(self._vllm.TokensPrompt(prompt_token_ids=ids))
+            params.append(self._params(1, thinking.max_tokens - thinking.tokens, None))
+        started = time.monotonic()
+        rests = self._engine(lambda: self.llm.generate(continuations, params, use_tqdm=False))
+        latency = time.monotonic() - started
+        for (i, j), rest in zip(cut, rests, strict=True):
+            thinking = prompts[i].thinking  # type: ignore[assignment]
+            tail = rest.outputs[0]
+            second = Sample(tail.text, None, tail.finish_reason, latency, len(rest.prompt_token_ids or []),
+                            len(tail.token_ids))  # fmt: skip
+            samples[i][j] = joined(samples[i][j], second, thinking)
+            counts[i] += 1
+        return counts
+
+    def _sampling(self, prompt: Prompt) -> Any:
+        thinking = prompt.thinking
+        if thinking is None:
+            return self._params(prompt.n, answer_bound(self.max_tokens, None), None)
+        if thinking.forcing == "server":
+            return self._params(prompt.n, thinking.max_tokens, thinking.tokens)
+        return self._params(prompt.n, thinking.tokens, None)
+
+    def _params(self, n: int, max_tokens: int, thinking_token_budget: int | None) -> Any:
+        options: dict[str, Any] = dict(self.sampling)
         if self.verdict_regex is not None:
             from vllm.sampling_params import StructuredOutputsParams
 
             options["structured_outputs"] = StructuredOutputsParams(regex=self.verdict_regex)
+        if thinking_token_budget is not None:
+            options["thinking_token_budget"] = thinking_token_budget
         return self._vllm.SamplingParams(
-            n=n, temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_tokens, **options
+            n=n, temperature=self.temperature, top_p=self.top_p, max_tokens=max_tokens, **options
         )
+
+    def _samples(self, output: Any, latency: float, thinking: ThinkingBudget | None) -> list[Sample]:
+        """The samples of one output; under client forcing, those cut at the budget stay raw
+        text (the reasoning not split off) for `_continue_cut` to continue."""
+        completions = list(output.outputs)
+        prompt_tokens = len(output.prompt_token_ids or [])
+        client = thinking is not None and thinking.forcing == "client"
+        samples = []
+        for i, completion in enumerate(completions):
+            raw = client and completion.finish_reason == "length"
+            content, reasoning = (completion.text, None) if raw else split_reasoning(completion.text)
+            reasoning_tokens = _index(completion.token_ids, self._think_end)
+            samples.append(
+                Sample(
+                    content=content,
+                    reasoning=reasoning,
+                    finish_reason=completion.finish_reason,
+                    latency_s=latency,
+                    prompt_tokens=split_evenly(prompt_tokens, len(completions), i),
+                    completion_tokens=len(completion.token_ids),
+                    reasoning_tokens=reasoning_tokens,
+                    forced=thinking is not None and thinking.forcing == "server" and reasoning_tokens is not None
+                    and reasoning_tokens >= thinking.tokens,
+                )
+            )
+        return samples
 
 
 class VLLMJudge(Judge):
@@ -140,10 +242,19 @@ class VLLMJudge(Judge):
         temperature, top_p, max_tokens: decoding settings (the RRM paper's by default).
         verdict_regex: force every sample to match this regex with vLLM's structured outputs,
             e.g. ``RRMFormat().verdict_regex(200)`` for a weak judge. None (default): free text.
+            With a reasoning parser in the engine (``reasoning_parser=``), it applies to the
+            answer only, after ``</think>``.
+        sampling: more ``SamplingParams`` fields (e.g. ``{"top_k": 20}``); not those the judge
+            sets itself.
+        thinking_budget, forcing: reasoning tokens per vote and how a vote reaching them is
+            closed (see `Judge`): ``"server"`` (default) sets ``SamplingParams.thinking_token_budget``;
+            ``"client"`` continues each cut sample in one more `LLM.generate` call.
         retry: only `resamples` applies here (there are no transient network failures).
         format: prompt and verdict format.
         cache: a `JudgmentCache` reusing votes already paid for.
         **engine_kwargs: passed to ``vllm.LLM`` (e.g. ``tensor_parallel_size``, ``max_model_len``).
+            Unless they set ``reasoning_config`` or ``reasoning_parser``, the engine gets a
+            reasoning config naming ``<think>`` and ``</think>``, which server forcing needs.
 
     `close()` (or using the judge as a context manager) stops the engine's worker processes if
     this judge started them: long-lived programs and test suites should call it, since an engine
@@ -157,11 +268,14 @@ class VLLMJudge(Judge):
         llm: Any = None,
         temperature: float = 0.6,
         top_p: float = 1.0,
-        max_tokens: int = 8192,
+        max_tokens: int | None = None,
         verdict_regex: str | None = None,
+        sampling: dict[str, Any] | None = None,
         retry: RetryPolicy | None = None,
         format: JudgeFormat | None = None,
         cache: JudgmentCache | None = None,
+        thinking_budget: int | None = None,
+        forcing: Forcing = "server",
         **engine_kwargs: Any,
     ) -> None:
         if (model is None) == (llm is None):
@@ -171,7 +285,13 @@ class VLLMJudge(Judge):
         check_sampling(max_tokens, temperature, top_p)
         owns_engine = llm is None
         if llm is None:
-            llm = _import_vllm().LLM(model=model, **engine_kwargs)
+            vllm = _import_vllm()
+            if not {"reasoning_config", "reasoning_parser"} & engine_kwargs.keys():
+                from vllm.config import ReasoningConfig
+
+                engine_kwargs["reasoning_config"] = ReasoningConfig(reasoning_start_str="<think>",
+                                                                    reasoning_end_str=THINK_END)  # fmt: skip
+            llm = vllm.LLM(model=model, **engine_kwargs)
         self.vllm = VLLMBackend(
             llm,
             owns_engine=owns_engine,
@@ -180,8 +300,10 @@ class VLLMJudge(Judge):
             top_p=top_p,
             max_tokens=max_tokens,
             verdict_regex=verdict_regex,
+            sampling=sampling,
         )
-        super().__init__(self.vllm, format=format, retry=retry, cache=cache)
+        super().__init__(self.vllm, format=format, retry=retry, cache=cache, thinking_budget=thinking_budget,
+                         forcing=forcing)  # fmt: skip
 
     @property
     def llm(self) -> Any:
@@ -203,20 +325,7 @@ def _client_errors(vllm: Any) -> tuple[type[Exception], ...]:
     return (error,) if error is not None else ()
 
 
-def _samples(output: Any, latency: float) -> list[Sample]:
-    completions = list(output.outputs)
-    prompt_tokens = len(output.prompt_token_ids or [])
-    samples = []
-    for i, completion in enumerate(completions):
-        content, reasoning = split_reasoning(completion.text)
-        samples.append(
-            Sample(
-                content=content,
-                reasoning=reasoning,
-                finish_reason=completion.finish_reason,
-                latency_s=latency,
-                prompt_tokens=split_evenly(prompt_tokens, len(completions), i),
-                completion_tokens=len(completion.token_ids),
-            )
-        )
-    return samples
+def _index(tokens: Sequence[int], part: list[int]) -> int | None:
+    """Where `part` first starts in `tokens` (the reasoning's length in tokens), or None."""
+    width = len(part)
+    return next((i for i in range(len(tokens) - width + 1) if list(tokens[i : i + width]) == part), None)
