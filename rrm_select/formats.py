@@ -20,6 +20,7 @@ SYSTEM = "You are a helpful assistant in evaluating the quality of the responses
 USER_TEMPLATE = "## Query\n\n{question}\n\n## Assistant responses\n\n### Assistant 1\n\n{answer1}\n\n\n### Assistant 2\n\n{answer2}\n\n"
 SUFFIX = "## Analysis\n\nLet's analyze this step by step and decide which assistant is better, and then answer \\boxed{Assistant 1} or \\boxed{Assistant 2}."
 
+THINK_START = "<think>"
 THINK_END = "</think>"
 FORCED_CLOSE = "\n" + THINK_END + "\n\n"
 """What client-side budget forcing appends to a reasoning cut at its budget: the end of thinking

@@ -12,7 +12,16 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from vllm_support import ENGINE_OPTIONS, SERVED_NAME, TINY_SERVER_ARGS, VLLM_ENV, tiny_model, vllm_server
+from vllm_support import (
+    ENGINE_OPTIONS,
+    SERVED_NAME,
+    TINY_SERVER_ARGS,
+    VLLM_ENV,
+    keep_thinking,
+    tiny_chat_template,
+    tiny_model,
+    vllm_server,
+)
 
 from rrm_select import (
     EloSelector,
@@ -29,6 +38,10 @@ from rrm_select import VoteRequest
 
 os.environ.update(VLLM_ENV)
 FORCED = RRMFormat().verdict_regex(40)
+# With a reasoning parser, structured outputs constrain the answer only (after </think>): a 135M
+# model will not write a box by itself, even after a forced </think>; this regex makes it.
+ANSWER_ONLY = r"\n*\\boxed\{Assistant [12]\}"
+BUDGET = 12  # tokens: far less than the 30 to 80 the tiny judge thinks for unconstrained
 QUERIES = ["What is 2+2?", "Name the capital of France.", "Is water wet?", "Spell 'cat'."]
 CANDIDATES = [["4", "5", "four", "22"], ["Paris", "Lyon", "Rome", "paris"], ["yes", "no", "maybe", "it depends"],
               ["cat", "kat", "c-a-t", "dog"]]  # fmt: skip
@@ -42,11 +55,18 @@ def engine() -> Iterator[VLLMJudge]:
 
 
 @pytest.fixture(scope="session")
+def thinking_engine() -> Iterator[VLLMJudge]:
+    """An engine like an RRM deployment: a reasoning parser (so a reasoning config, which server
+    forcing needs, and structured outputs on the answer only)."""
+    with VLLMJudge(str(tiny_model()), reasoning_parser="deepseek_r1", disable_log_stats=True, **ENGINE_OPTIONS) as judge:
+        yield judge
+
+
+@pytest.fixture(scope="session")
 def server() -> Iterator[str]:
-    # Like an RRM deployment: the reasoning parser splits off the reasoning; structured outputs
-    # must then be enabled inside the reasoning for the regex to hold over the whole output.
-    extra = ("--reasoning-parser", "deepseek_r1", "--structured-outputs-config", '{"enable_in_reasoning": true}')
-    with vllm_server(tiny_model(), *TINY_SERVER_ARGS, *extra) as api_base:
+    # Like an RRM deployment: the reasoning parser splits off the reasoning (and gives the server
+    # its reasoning config); structured outputs constrain the answer only.
+    with vllm_server(tiny_model(), *TINY_SERVER_ARGS, "--reasoning-parser", "deepseek_r1") as api_base:
         yield api_base
 
 
@@ -63,7 +83,9 @@ def assert_consistent(result: Selection) -> None:
         else:
             assert match.decided_by == "majority" and match.winner == (match.a if wins_a > wins_b else match.b)
         for vote in match.votes:
-            assert vote.answer or vote.reasoning  # raw output is kept, verdict or not
+            # Raw output is kept, verdict or not; it is empty only when the model ended its turn
+            # at once (the tiny judge often does, unless biased against it: see keep_thinking).
+            assert vote.answer or vote.reasoning or vote.finish_reason == "stop"
 
 
 def test_inprocess_step_is_one_batch_across_selections(engine: VLLMJudge) -> None:
@@ -133,8 +155,14 @@ def server_judge(api_base: str, **options: object) -> LiteLLMJudge:
     return LiteLLMJudge(f"hosted_vllm/{SERVED_NAME}", api_base=api_base, api_key="EMPTY", **options)
 
 
+def thinking_judge(api_base: str, **options: object) -> LiteLLMJudge:
+    """A judge of the tiny model under the thinking budget, its answer a forced verdict."""
+    extra_body = {"structured_outputs": {"regex": ANSWER_ONLY}, **keep_thinking()}
+    return server_judge(api_base, thinking_budget=BUDGET, extra_body=extra_body, **options)
+
+
 def test_server_n_votes_in_one_request_with_separate_reasoning(server: str) -> None:
-    judge = server_judge(server, extra_body={"structured_outputs": {"regex": FORCED}})
+    judge = thinking_judge(server)
     ballot = asyncio.run(judge.ajudge([VoteRequest("What is 2+2?", "4", "5", 3)]))[0]
     assert ballot.requests == 1 and len(ballot.votes) == 3
     for vote in ballot.votes:
@@ -144,7 +172,7 @@ def test_server_n_votes_in_one_request_with_separate_reasoning(server: str) -> N
 
 @pytest.mark.parametrize("selector", [KnockoutSelector, EloSelector])
 def test_server_selections_complete_on_real_output(server: str, selector: type) -> None:
-    judge = server_judge(server, extra_body={"structured_outputs": {"regex": FORCED}})
+    judge = thinking_judge(server)
     result = selector(judge, votes=3, order="per_match", seed=0).select(QUERIES[1], CANDIDATES[1])
     assert len(result.matches) == (3 if selector is KnockoutSelector else 6)
     assert result.usage.requests == len(result.matches)  # one request (n=3) per match
@@ -166,3 +194,57 @@ def test_server_rejects_a_token_budget_beyond_the_context(server: str) -> None:
         KnockoutSelector(server_judge(server, max_tokens=8192), seed=0).select("q", ["a", "b"])
     assert "BadRequest" in str(info.value) or "ContextWindow" in str(info.value)
     assert server in str(info.value)
+
+
+@pytest.mark.parametrize("forcing", ["server", "client"])
+def test_server_budget_gives_every_vote_a_verdict(server: str, forcing: str) -> None:
+    judge = thinking_judge(server, forcing=forcing, chat_template=tiny_chat_template(), retry=RetryPolicy(resamples=0))
+    result = KnockoutSelector(judge, votes=3, order="per_match", seed=0).select(QUERIES[0], CANDIDATES[0])
+    assert result.usage.abstentions == 0 and all(v.verdict is not None for v in result.votes)
+    for vote in result.votes:
+        assert vote.reasoning and vote.thinking_budget == BUDGET and "</think>" not in vote.answer
+    if forcing == "client":  # the judge cut and continued every vote itself
+        assert all(v.forced and v.reasoning_tokens == BUDGET for v in result.votes)
+        assert result.usage.requests == len(result.matches) * 4  # a start (n=3), three continuations
+    assert_consistent(result)
+
+
+def test_server_without_a_budget_loses_the_votes_at_the_same_max_tokens(server: str) -> None:
+    extra_body = {"structured_outputs": {"regex": ANSWER_ONLY}, **keep_thinking()}
+    judge = server_judge(server, max_tokens=BUDGET + 16, extra_body=extra_body, retry=RetryPolicy(resamples=0))
+    result = KnockoutSelector(judge, votes=3, order="per_match", seed=0).select(QUERIES[0], CANDIDATES[0][:2])
+    assert result.usage.abstentions == 3 and {v.finish_reason for v in result.votes} == {"length"}
+
+
+@pytest.mark.parametrize("forcing", ["server", "client"])
+def test_inprocess_budget_gives_every_vote_a_verdict(thinking_engine: VLLMJudge, forcing: str) -> None:
+    judge = VLLMJudge(llm=thinking_engine.llm, thinking_budget=BUDGET, forcing=forcing, verdict_regex=ANSWER_ONLY,
+                      sampling=keep_thinking(in_process=True), retry=RetryPolicy(resamples=0))  # fmt: skip
+    result = KnockoutSelector(judge, votes=2, order="per_match", seed=0).select(QUERIES[3], CANDIDATES[3])
+    assert result.usage.abstentions == 0 and result.usage.forced_votes == result.usage.votes == 6
+    # vLLM counts the prompt's "\n" after <think> as reasoning; the judge counts output tokens.
+    assert all(v.reasoning_tokens in (BUDGET - 1, BUDGET) and v.reasoning for v in result.votes)
+    unforced = VLLMJudge(llm=thinking_engine.llm, max_tokens=BUDGET + 16, verdict_regex=ANSWER_ONLY,
+                         sampling=keep_thinking(in_process=True), retry=RetryPolicy(resamples=0))  # fmt: skip
+    lost = KnockoutSelector(unforced, votes=2, order="per_match", seed=0).select(QUERIES[3], CANDIDATES[3][:2])
+    assert lost.usage.abstentions == 2
+
+
+def test_inprocess_client_forcing_answers_from_the_tokens_it_wrote(thinking_engine: VLLMJudge) -> None:
+    judge = VLLMJudge(llm=thinking_engine.llm, thinking_budget=BUDGET, forcing="client", verdict_regex=ANSWER_ONLY,
+                      sampling=keep_thinking(in_process=True))  # fmt: skip
+    first = thinking_engine.llm.get_tokenizer()
+    vote = asyncio.run(judge.ajudge([VoteRequest("What is 2+2?", "4", "5", 1)]))[0].votes[0]
+    # The reasoning kept is the budget's worth of tokens, then the close the judge appended.
+    assert len(first.encode(vote.reasoning.removesuffix("\n"), add_special_tokens=False)) in (BUDGET - 1, BUDGET, BUDGET + 1)
+    assert vote.forced and vote.verdict in (1, 2)
+
+
+def test_inprocess_a_judge_building_its_engine_gives_it_the_reasoning_config(engine: VLLMJudge) -> None:
+    # No reasoning parser here: structured outputs hold over the whole output, and the forced
+    # </think> is one the regex allows.
+    assert engine.vllm.forcing_modes == {"server", "client"}
+    whole = r"[^<]{1,2000}</think>\n\n\\boxed\{Assistant [12]\}"
+    judge = VLLMJudge(llm=engine.llm, thinking_budget=BUDGET, verdict_regex=whole, sampling=keep_thinking(in_process=True))
+    ballot = asyncio.run(judge.ajudge([VoteRequest("What is 2+2?", "4", "5", 3)]))[0]
+    assert all(v.verdict in (1, 2) and v.forced and v.reasoning_tokens == BUDGET - 1 for v in ballot.votes)

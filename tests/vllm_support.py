@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -12,6 +13,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from rrm_select.tiny_judge import build_tiny_judge
 
@@ -25,6 +27,21 @@ TINY_SERVER_ARGS = ("--dtype", "bfloat16", "--max-model-len", "2048", "--enforce
 
 def tiny_model() -> Path:
     return build_tiny_judge(TINY_DIR)
+
+
+def tiny_chat_template() -> str:
+    """The tiny judge's chat template, for rendering its prompts on the client."""
+    return (tiny_model() / "chat_template.jinja").read_text()
+
+
+def keep_thinking(in_process: bool = False) -> dict[str, dict[Any, float]]:
+    """A logit bias against the tiny judge's end-of-turn tokens. Left alone, it often ends its
+    turn a few tokens into its reasoning; an RRM thinks until it is done or forced. Structured
+    outputs still end the turn after the verdict (the end token is then the only one allowed).
+    Token ids are ints for `SamplingParams`, strings in a request body (as the OpenAI API has them)."""
+    added = json.loads((tiny_model() / "tokenizer.json").read_text())["added_tokens"]
+    ends = [t["id"] for t in added if t["content"] in ("<|endoftext|>", "<|im_end|>")]
+    return {"logit_bias": {(token if in_process else str(token)): -100.0 for token in ends}}
 
 
 def free_port() -> int:

@@ -28,7 +28,7 @@ from rrm_select.errors import (
     MissingDependencyError,
 )
 from rrm_select.cache import JudgmentCache
-from rrm_select.formats import THINK_END, JudgeFormat, split_reasoning
+from rrm_select.formats import THINK_END, THINK_START, JudgeFormat, split_reasoning
 from rrm_select.judges.backend import (
     Backend,
     Forcing,
@@ -87,6 +87,7 @@ class VLLMBackend(Backend):
         reasoning = getattr(llm.llm_engine.vllm_config, "reasoning_config", None)
         self.forcing_modes = frozenset({"server", "client"} if reasoning is not None and reasoning.enabled else {"client"})
         tokenizer = llm.get_tokenizer()
+        self._think_start = tokenizer.encode(THINK_START, add_special_tokens=False)
         self._think_end = tokenizer.encode(THINK_END, add_special_tokens=False)
         self._encode = lambda text: tokenizer.encode(text, add_special_tokens=False)
         self.batcher: StepBatcher[Prompt, Generation] = StepBatcher(self._chat)
@@ -212,6 +213,9 @@ class VLLMBackend(Backend):
         completions = list(output.outputs)
         prompt_tokens = len(output.prompt_token_ids or [])
         client = thinking is not None and thinking.forcing == "client"
+        # vLLM's budget counts the reasoning the prompt already holds (the "\n" after the R1
+        # generation prompt's <think>): a forced reasoning has that many output tokens fewer.
+        opened = _reasoning_in_prompt(output.prompt_token_ids or [], self._think_start)
         samples = []
         for i, completion in enumerate(completions):
             raw = client and completion.finish_reason == "length"
@@ -227,7 +231,7 @@ class VLLMBackend(Backend):
                     completion_tokens=len(completion.token_ids),
                     reasoning_tokens=reasoning_tokens,
                     forced=thinking is not None and thinking.forcing == "server" and reasoning_tokens is not None
-                    and reasoning_tokens >= thinking.tokens,
+                    and reasoning_tokens + opened >= thinking.tokens,
                 )
             )
         return samples
@@ -323,6 +327,13 @@ def _client_errors(vllm: Any) -> tuple[type[Exception], ...]:
     """vLLM's exceptions for a request it will not serve (absent from older versions)."""
     error = getattr(getattr(vllm, "exceptions", None), "VLLMClientError", None)
     return (error,) if error is not None else ()
+
+
+def _reasoning_in_prompt(prompt: Sequence[int], think_start: list[int]) -> int:
+    """Tokens after the prompt's last `<think>` (0 without one)."""
+    width = len(think_start)
+    starts = [i for i in range(len(prompt) - width + 1) if list(prompt[i : i + width]) == think_start]
+    return len(prompt) - starts[-1] - width if starts else 0
 
 
 def _index(tokens: Sequence[int], part: list[int]) -> int | None:
