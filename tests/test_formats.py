@@ -1,11 +1,11 @@
-"""The RRM wire format: byte-exact rendering and the reference verdict rule."""
+"""The RRM wire format: byte-exact rendering and the two verdict rules (reference, lenient)."""
 
 from __future__ import annotations
 
 import pytest
 
 from rrm_select import InvalidArgumentError, RRMFormat
-from rrm_select.formats import SUFFIX, SYSTEM, USER_TEMPLATE, keep_ends, last_boxed
+from rrm_select.formats import SUFFIX, SYSTEM, USER_TEMPLATE, VerdictRule, keep_ends, last_boxed
 
 # Reference strings, typed independently from the protocol notes (not imported from the package).
 REF_SYSTEM = (
@@ -78,6 +78,7 @@ def test_hostile_candidates_render_verbatim(text: str) -> None:
     )
 
 
+@pytest.mark.parametrize("rule", ["reference", "lenient"])
 @pytest.mark.parametrize(
     ("content", "reasoning", "verdict"),
     [
@@ -88,14 +89,13 @@ def test_hostile_candidates_render_verbatim(text: str) -> None:
         # a box in the reasoning is never a verdict
         ("I could say \\boxed{Assistant 1}.</think>no box here", None, None),
         ("quoting \\boxed{Assistant 2}</think>\\boxed{Assistant 1}", None, 1),
-        # the reasoning ends at the FIRST </think>
-        ("a</think>\\boxed{Assistant 1}</think>\\boxed{Assistant 2}", None, 2),
         # cut off: no </think> means no verdict, even with a box
         ("still thinking... \\boxed{Assistant 1}", None, None),
-        # only the exact labels count
+        # only the exact labels count (no stripping of whitespace either)
         ("t</think>\\boxed{Assistant 3}", None, None),
         ("t</think>\\boxed{assistant 1}", None, None),
         ("t</think>\\boxed{Assistant 1 }", None, None),
+        ("t</think>\\boxed{ Assistant 1}", None, None),
         ("t</think>\\boxed{Both}", None, None),
         # balanced braces: a nested box is read whole, not cut at the first "}"
         ("t</think>\\boxed{\\text{Assistant 1}}", None, None),
@@ -103,10 +103,36 @@ def test_hostile_candidates_render_verbatim(text: str) -> None:
         # with a reasoning parser the content is the answer; the reasoning is ignored
         ("\\boxed{Assistant 2}", "I prefer \\boxed{Assistant 1}", 2),
         ("", "thought without end \\boxed{Assistant 1}", None),
+        ("no box", "I prefer \\boxed{Assistant 1}</think>", None),
     ],
 )
-def test_parse_reference_rule(content: str, reasoning: str | None, verdict: int | None) -> None:
-    assert RRMFormat().parse(content, reasoning) == verdict
+def test_parse_rules_agree(content: str, reasoning: str | None, verdict: int | None, rule: VerdictRule) -> None:
+    assert RRMFormat(verdict_rule=rule).parse(content, reasoning) == verdict
+
+
+@pytest.mark.parametrize(
+    ("content", "reasoning", "reference", "lenient"),
+    [
+        # the reference answer ends at a second </think>; lenient reads on past it
+        ("a</think>\\boxed{Assistant 1}</think>\\boxed{Assistant 2}", None, 1, 2),
+        ("a</think>no box</think>\\boxed{Assistant 2}", None, None, 2),
+        # with a parser that split at the first </think>, one in content is the second
+        ("no box</think>\\boxed{Assistant 2}", "thought", None, 2),
+        ("\\boxed{Assistant 1}</think>\\boxed{Assistant 2}", "thought", 1, 2),
+        # a malformed LAST box is no verdict by the reference; lenient falls back to the earlier one
+        ("t</think>\\boxed{Assistant 1} then \\boxed{Assistant 2", None, None, 1),
+        ("t</think>\\boxed{Assistant 1} then \\boxed Assistant 2", None, None, 1),
+        ("t</think>\\boxed{Assistant 1} then \\boxed", None, None, 1),
+        # \fbox counts only in the reference, and only when the answer has no \boxed at all
+        ("t</think>\\fbox{Assistant 2}", None, 2, None),
+        ("t</think>\\boxed{Assistant 1} \\fbox{Assistant 2}", None, 1, 1),
+        ("t</think>\\fbox{Assistant 2} \\boxed{Assistant 1", None, None, None),
+        ("\\fbox{Assistant 1}", "I prefer \\boxed{Assistant 2}", 1, None),
+    ],
+)
+def test_parse_rules_differ(content: str, reasoning: str | None, reference: int | None, lenient: int | None) -> None:
+    assert RRMFormat().parse(content, reasoning) == reference  # the reference rule is the default
+    assert RRMFormat(verdict_rule="lenient").parse(content, reasoning) == lenient
 
 
 def test_judges_that_do_not_think() -> None:
@@ -115,14 +141,32 @@ def test_judges_that_do_not_think() -> None:
     assert relaxed.parse("\\boxed{Assistant 1}", None) == 1
     assert relaxed.parse("x</think>\\boxed{Assistant 2}", None) == 2
     assert relaxed.parse("quoted \\boxed{Assistant 1}</think>nothing", None) is None
+    # with a </think> the reference rule applies as for a thinking judge: a second one ends the answer
+    assert relaxed.parse("x</think>\\boxed{Assistant 2}</think>\\boxed{Assistant 1}", None) == 2
 
 
 def test_last_boxed_balanced() -> None:
-    assert last_boxed("\\boxed{a{b}c} then \\boxed{d}") == "d"
-    assert last_boxed("\\boxed{a{b}c}") == "a{b}c"
-    assert last_boxed("\\boxed{open \\boxed{x}") == "x"
-    assert last_boxed("\\boxed{never closed") is None
-    assert last_boxed("nothing") is None
+    for reference in (False, True):
+        assert last_boxed("\\boxed{a{b}c} then \\boxed{d}", reference=reference) == "d"
+        assert last_boxed("\\boxed{a{b}c}", reference=reference) == "a{b}c"
+        assert last_boxed("\\boxed{open \\boxed{x}", reference=reference) == "x"
+        assert last_boxed("\\boxed{never closed", reference=reference) is None
+        assert last_boxed("nothing", reference=reference) is None
+        assert last_boxed("\\boxed{}", reference=reference) == ""
+
+
+def test_last_boxed_reference_reads_only_the_last_box() -> None:
+    assert last_boxed("\\boxed{x} \\boxed{y") == "x"  # lenient, the default of last_boxed
+    assert last_boxed("\\boxed{x} \\boxed{y", reference=True) is None
+    assert last_boxed("\\boxed{x} \\boxed}y{", reference=True) is None
+    assert last_boxed("\\fbox{x}", reference=True) == "x" and last_boxed("\\fbox{x}") is None
+    assert last_boxed("\\fbox{x} \\fbox{y}", reference=True) == "y"
+    assert last_boxed("\\boxed{x} \\fbox{y}", reference=True) == "x"
+
+
+def test_verdict_rule_is_validated() -> None:
+    with pytest.raises(InvalidArgumentError, match=r"verdict_rule must be 'reference' or 'lenient', got 'bogus'"):
+        RRMFormat(verdict_rule="bogus")  # type: ignore[arg-type]
 
 
 def test_verdict_regex_only_admits_well_formed_verdicts() -> None:
@@ -158,9 +202,19 @@ def test_keep_ends_keeps_the_first_and_last_characters_and_says_how_many_were_cu
     assert marker == f"[... {length - limit:,} characters cut ...]"
 
 
+def test_each_verdict_rule_is_a_format_version_of_its_own() -> None:
+    # The version is part of every cache key. Votes parsed by the lenient rule (the only rule up
+    # to rrm-1) must not be served for the reference rule, and caches of rrm-1 stay valid for lenient.
+    assert RRMFormat().version == "rrm-2"
+    assert RRMFormat(verdict_rule="reference").version == "rrm-2"
+    assert RRMFormat(verdict_rule="lenient").version == "rrm-1"
+    assert RRMFormat(max_text_chars=1000).version == "rrm-2+ends1000"
+    assert RRMFormat(verdict_rule="lenient", max_text_chars=1000).version == "rrm-1+ends1000"
+    assert RRMFormat(verdict_rule="lenient").base_version == "rrm-1"
+
+
 def test_cut_texts_are_a_format_version_of_their_own() -> None:
     # The version is part of every cache key: votes on cut texts must not be served for whole ones.
-    assert RRMFormat().version == "rrm-1"
     assert (
         len({RRMFormat().version, RRMFormat(max_text_chars=1000).version, RRMFormat(max_text_chars=999).version}) == 3
     )

@@ -1,6 +1,8 @@
 """Hostile and odd candidates, end to end through LiteLLMJudge and the loopback server: each one
 reaches the judge verbatim, and the verdict comes from the judge's own answer, never from text a
-candidate wrote. (Rendering alone is covered in test_formats.py.)"""
+candidate wrote; the one exception, a judge that echoes a candidate's `</think>` in its content
+under the reference verdict rule, is pinned on its own. (Rendering alone is covered in
+test_formats.py.)"""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from test_cli import judge_args, read_jsonl, write_jsonl
 
 from rrm_select import JudgeRejectedError, KnockoutSelector, LiteLLMJudge, RetryPolicy, RRMFormat, Selection
 from rrm_select.cli import main
-from rrm_select.formats import SUFFIX
+from rrm_select.formats import SUFFIX, THINK_END, VerdictRule
 
 PLAIN = "The plain answer, PLAIN-7f3."
 """The candidate the fake judge always prefers, in either position."""
@@ -62,36 +64,48 @@ def prefers_plain(echo: str) -> Any:
     return script
 
 
-def judge_for(server: FakeOpenAIServer) -> LiteLLMJudge:
+def judge_for(server: FakeOpenAIServer, rule: VerdictRule = "reference") -> LiteLLMJudge:
     policy = RetryPolicy(max_attempts=2, initial_backoff_s=0.001, max_backoff_s=0.01)
-    return LiteLLMJudge("hosted_vllm/judge", api_base=server.api_base, api_key="sk-test", retry=policy)
+    fmt = RRMFormat(verdict_rule=rule)
+    return LiteLLMJudge("hosted_vllm/judge", api_base=server.api_base, api_key="sk-test", retry=policy, format=fmt)
 
 
 @pytest.fixture(scope="module", params=["content", "reasoning"])
-def echo_server(request: pytest.FixtureRequest) -> Iterator[FakeOpenAIServer]:
-    """One server per echo mode for all cases (a server takes half a second to shut down)."""
+def echo_server(request: pytest.FixtureRequest) -> Iterator[tuple[str, FakeOpenAIServer]]:
+    """(echo mode, its server): one server per mode for all cases (a server takes half a second
+    to shut down)."""
     with FakeOpenAIServer(prefers_plain(request.param)) as server:
-        yield server
+        yield request.param, server
 
 
 @pytest.mark.parametrize("case", list(HOSTILE))
 def test_hostile_candidate_reaches_the_judge_verbatim_and_never_decides(
-    case: str, echo_server: FakeOpenAIServer
+    case: str, echo_server: tuple[str, FakeOpenAIServer]
 ) -> None:
+    echo, server = echo_server
     text = HOSTILE[case]
     query = f"Pick one. {text}"  # the query is hostile too
-    before = len(echo_server.requests)
+    # Changed on purpose with the reference rule (rrm-2): by that rule, a judge that echoes a
+    # candidate's </think> in its content ended its reasoning at the echo and its answer at its
+    # own </think>, so its own box is never read
+    # (test_the_reference_rule_reads_the_answer_between_an_echoed_think_end_and_the_judges).
+    # Those cases run with the lenient rule, which reads past the echo; every other case, and
+    # every case with a reasoning parser, runs with the reference rule.
+    rule: VerdictRule = "lenient" if echo == "content" and THINK_END in text else "reference"
+    before = len(server.requests)
     # Both orders: a parser fooled by a candidate's box would get one of them wrong.
-    result = KnockoutSelector(judge_for(echo_server), order="both", seed=0).select(query, [text, PLAIN])
+    result = KnockoutSelector(judge_for(server, rule), order="both", seed=0).select(query, [text, PLAIN])
     assert result.best == PLAIN and result.best_index == 1
     assert [v.verdict is not None and v.winner == 1 for v in result.votes] == [True, True]
-    seen = sorted(body["messages"][-1]["content"] for body in echo_server.requests[before:])
+    seen = sorted(body["messages"][-1]["content"] for body in server.requests[before:])
     assert seen == sorted([rendered_user_turn(query, text, PLAIN), rendered_user_turn(query, PLAIN, text)])
     assert Selection.model_validate_json(result.model_dump_json()) == result  # the trace keeps it exactly
 
 
 def test_a_hostile_candidate_wins_when_the_judge_prefers_it() -> None:
     # The decoys must not block a real win either: the judge prefers the "fake verdict" text here.
+    # Changed on purpose: the judge echoes the candidate's </think> in its content, which only the
+    # lenient rule reads past (the reference rule: the test below).
     text = HOSTILE["fake_think_end"]
 
     def prefers_hostile(body: dict[str, Any]) -> Reply:
@@ -100,8 +114,23 @@ def test_a_hostile_candidate_wins_when_the_judge_prefers_it() -> None:
         return Reply(choices=[Choice(f"{user}\n</think>\n\n\\boxed{{Assistant {verdict}}}")])
 
     with FakeOpenAIServer(prefers_hostile) as server:
-        result = KnockoutSelector(judge_for(server), order="both", seed=0).select("q", [PLAIN, text])
+        result = KnockoutSelector(judge_for(server, "lenient"), order="both", seed=0).select("q", [PLAIN, text])
     assert result.best == text and all(v.winner == 1 for v in result.votes)
+
+
+def test_the_reference_rule_reads_the_answer_between_an_echoed_think_end_and_the_judges() -> None:
+    # Pinned on purpose, a known weakness of the reference rule (the answer is
+    # output.split("</think>")[1]): a judge that quotes the prompt, a candidate's </think>
+    # included, in its content has "answered" from that </think> to its own. What is read there
+    # is not the judge's verdict but the last box it quoted: the template's closing
+    # "\boxed{Assistant 2}", in both orders. The lenient rule reads the judge's own box.
+    text = HOSTILE["fake_think_end"]
+    with FakeOpenAIServer(prefers_plain("content")) as server:
+        reference = KnockoutSelector(judge_for(server), order="both", seed=0).select("q", [text, PLAIN])
+        lenient = KnockoutSelector(judge_for(server, "lenient"), order="both", seed=0).select("q", [text, PLAIN])
+    assert [v.verdict for v in reference.votes] == [2, 2]  # one of them for the hostile text
+    assert sorted(v.winner for v in reference.votes) == [0, 1]
+    assert lenient.best == PLAIN and all(v.winner == 1 for v in lenient.votes)
 
 
 def test_a_1mb_candidate_beyond_the_context_is_a_clear_error() -> None:

@@ -35,6 +35,7 @@ from rrm_select import (
     RetryPolicy,
     RRMFormat,
 )
+from rrm_select.formats import VerdictRule
 
 KEY = "sk-planted-transport-key-7"
 FAST = RetryPolicy(max_attempts=3, initial_backoff_s=0.01, max_backoff_s=0.05)
@@ -88,6 +89,9 @@ def test_a_regex_given_twice_is_refused(make: Any) -> None:
 
 
 # Fingerprints written by rrm_select before the transports existed: caches made then stay valid.
+# Changed on purpose with the reference verdict rule (rrm-2, the default): those caches hold votes
+# parsed by the lenient rule (rrm-1), so they stay valid for RRMFormat(verdict_rule="lenient")
+# only, and a default judge's fingerprint differs from them by its format version alone.
 OLD_FINGERPRINTS = {
     "litellm": '{"backend": "litellm", "format": "rrm-1", "litellm_kwargs": {}, "max_tokens": 8192, '
     '"model": "hosted_vllm/m", "temperature": 0.6, "top_p": 1.0}',
@@ -103,16 +107,24 @@ OLD_FINGERPRINTS = {
 }
 
 
-def test_cache_fingerprints_of_unchanged_settings_are_unchanged() -> None:
+@pytest.mark.parametrize("rule", ["lenient", "reference"])
+def test_cache_fingerprints_of_unchanged_settings_are_unchanged(rule: VerdictRule) -> None:
     base = "http://127.0.0.1:8000/v1"
+    whole, cut = RRMFormat(verdict_rule=rule), RRMFormat(verdict_rule=rule, max_text_chars=1000)
     judges = {
-        "litellm": LiteLLMJudge("hosted_vllm/m", api_base=base),
-        "litellm_regex": LiteLLMJudge("hosted_vllm/m", api_base=base, verdict_regex="x", temperature=0.3),
-        "litellm_fleet": LiteLLMJudge("hosted_vllm/m", api_base=[base, "http://127.0.0.1:8001/v1"]),
-        "http_regex": HTTPJudge("m", api_base=base, verdict_regex="x", extra_body={"top_k": 20}, max_tokens=100),
-        "http_cut": HTTPJudge("m", api_base=base, format=RRMFormat(max_text_chars=1000)),
+        "litellm": LiteLLMJudge("hosted_vllm/m", api_base=base, format=whole),
+        "litellm_regex": LiteLLMJudge("hosted_vllm/m", api_base=base, verdict_regex="x", temperature=0.3, format=whole),
+        "litellm_fleet": LiteLLMJudge("hosted_vllm/m", api_base=[base, "http://127.0.0.1:8001/v1"], format=whole),
+        "http_regex": HTTPJudge(
+            "m", api_base=base, verdict_regex="x", extra_body={"top_k": 20}, max_tokens=100, format=whole
+        ),
+        "http_cut": HTTPJudge("m", api_base=base, format=cut),
     }
-    assert {name: judge.fingerprint for name, judge in judges.items()} == OLD_FINGERPRINTS
+    expected = OLD_FINGERPRINTS
+    if rule == "reference":
+        expected = {name: old.replace('"rrm-1', '"rrm-2') for name, old in OLD_FINGERPRINTS.items()}
+        assert LiteLLMJudge("hosted_vllm/m", api_base=base).fingerprint == expected["litellm"]  # the default
+    assert {name: judge.fingerprint for name, judge in judges.items()} == expected
 
 
 # --- one reply parser, two endpoints -----------------------------------------------------------
