@@ -13,6 +13,9 @@ selections at once and returns the share that picked the best.
   votes won is chosen (a random one among equals). In a round robin where every pair gets the
   same number of votes, the Bradley-Terry ratings rank candidates exactly as their totals of
   votes won do, so this is the ELO selector's choice without fitting ratings.
+- The thinking judge (`thinking_knockout_accuracy`, for benchmarks/thinking.py): candidates with
+  uniform qualities and a vote's accuracy that depends on the pair's gap and the reasoning tokens
+  it gets under a thinking budget, written from sim_judge.py's documented curve.
 """
 
 from __future__ import annotations
@@ -73,3 +76,53 @@ def _round_robin_winner(players: np.ndarray, p: float, k: int, rng: np.random.Ge
     # Vote totals are whole numbers, so a uniform draw in [0, 1) only reorders equal totals.
     best = np.argmax(won + rng.random(won.shape), axis=1)
     return players[np.arange(len(players)), best]
+
+
+# The thinking judge of benchmarks/sim_judge.py (Profile(thinking=True)), from its documented
+# definition: each vote reasons for L tokens, L = max(2, round(median(gap) e^(sigma z))) with
+# median(gap) = far + (close - far) e^(-gap / width); it gets t = min(L, budget) tokens and is right
+# with probability lapse + (1 - 2 lapse) / (1 + exp(-skill (t / 1024)^growth gap)). Candidates'
+# qualities are uniform in [0, 1], so which one is best and how close each pair is both matter.
+
+
+def thinking_right(
+    gap: np.ndarray, budget: int | None, model: dict[str, float], rng: np.random.Generator
+) -> np.ndarray:
+    """Whether one vote per pair (gaps `gap`) at thinking budget `budget` (None: none) is right."""
+    far, close = model["length_far"], model["length_close"]
+    median = far + (close - far) * np.exp(-gap / model["length_width"])
+    length = np.maximum(2, np.round(median * np.exp(model["length_sigma"] * rng.standard_normal(gap.shape))))
+    tokens = length if budget is None else np.minimum(length, budget)
+    beta = model["skill"] * (tokens / 1024) ** model["skill_growth"]
+    p = model["lapse"] + (1 - 2 * model["lapse"]) / (1 + np.exp(-beta * gap))
+    return rng.random(gap.shape) < p
+
+
+def thinking_knockout_accuracy(
+    n: int, budgets: list[int | None], model: dict[str, float], trials: int, rng: np.random.Generator
+) -> float:
+    """A knockout whose matches each take len(budgets) votes, vote i at thinking budget budgets[i]
+    (an odd count: the majority decides, no coin). Escalation with early_stop="decided" plays the
+    first wave (votes // 2 + 1) at the short budget and every later one at the long budget, and
+    stops only once the majority cannot change: its winner is that of all `votes` votes with the
+    first wave's at the short budget and the rest at the long one, so the same call models it."""
+    qualities = rng.random((trials, n))
+    slots = _bracket(n, trials, rng)
+    while slots.shape[1] > 1:
+        first, second = slots[:, 0::2], slots[:, 1::2]
+        qa = np.take_along_axis(qualities, np.maximum(first, 0), axis=1)
+        qb = np.take_along_axis(qualities, np.maximum(second, 0), axis=1)
+        gap = np.abs(qa - qb)
+        right = sum(thinking_right(gap, budget, model, rng).astype(int) for budget in budgets)
+        votes_first = np.where(qa > qb, right, len(budgets) - right)
+        first_wins = (second == EMPTY) | (votes_first * 2 + _coin(first, rng) > len(budgets))
+        slots = np.where(first_wins, first, second)
+    return float(np.mean(slots[:, 0] == np.argmax(qualities, axis=1)))
+
+
+def thinking_vote_accuracy(
+    budget: int | None, model: dict[str, float], trials: int, rng: np.random.Generator
+) -> float:
+    """The share of single votes right on pairs of uniform qualities at `budget`."""
+    gap = np.abs(rng.random(trials) - rng.random(trials))
+    return float(np.mean(thinking_right(gap, budget, model, rng)))

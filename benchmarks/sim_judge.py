@@ -50,10 +50,11 @@ over the choices, as vLLM reports them with a reasoning parser (``split_reasonin
 splits each message into ``reasoning_content`` and ``content`` as that parser does).
 
 `GET /stats` returns what the server saw (requests, votes, peak concurrency; with the thinking
-model also continuations, prompt, completion and reasoning tokens, and samples cut at
-max_tokens); `POST /reset` with a `Profile` as JSON sets a new profile and zeroes the counters,
-so one server process serves a whole benchmark run. `SimJudge` runs this script as a child process (so that the server does not
-share the client's event loop or CPU core) and wraps both calls.
+model also continuations, prompt, completion and reasoning tokens, samples cut at max_tokens,
+and samples whose reasoning was closed before its length: forced, by either side); `POST /reset`
+with a `Profile` as JSON sets a new profile and zeroes the counters, so one server process serves
+a whole benchmark run. `SimJudge` runs this script as a child process (so that the server does
+not share the client's event loop or CPU core) and wraps both calls.
 """
 
 from __future__ import annotations
@@ -223,7 +224,7 @@ class _State:
         # open = received and not answered yet (queued or in service)
         self.counts = dict.fromkeys(["requests", "votes", "in_service", "peak_in_service", "open", "peak_open"], 0)
         if profile.thinking:  # what the thinking model wrote and read, and the samples cut at max_tokens
-            more = ["continuations", "prompt_tokens", "completion_tokens", "reasoning_tokens", "cut"]
+            more = ["continuations", "prompt_tokens", "completion_tokens", "reasoning_tokens", "cut", "forced"]
             self.counts.update(dict.fromkeys(more, 0))
 
     def draw(self, prompt: str, n: int) -> tuple[float, list[int]]:
@@ -362,6 +363,7 @@ def _answered(state: _State, sample: _Sample, body: dict[str, Any]) -> _Output:
     answer, cut at max_tokens."""
     budget = body.get("thinking_token_budget")
     reasoning = sample.length if budget is None else min(sample.length, int(budget))
+    state.bump("forced", reasoning < sample.length)
     pieces = _reasoning(sample.tag, reasoning) + _answer(state.verdict(sample, reasoning))
     return _Output.cut(pieces, reasoning, int(body.get("max_tokens") or UNLIMITED))
 
@@ -377,12 +379,14 @@ def _continued(state: _State, user: str, after: str, body: dict[str, Any]) -> _O
     spent = tokens_of(reasoning)
     max_tokens = int(body.get("max_tokens") or UNLIMITED)
     if closed:  # answer from the reasoning in front of it; what is already written is not repeated
+        state.bump("forced", spent < sample.length)
         tail, rest = _answer(state.verdict(sample, spent))[1:], written.lstrip()
         while tail and rest.startswith(tail[0]):
             rest = rest[len(tail.pop(0)) :]
         return _Output.cut(tail, 0, max_tokens)
     budget = body.get("thinking_token_budget")
     total = max(spent, sample.length if budget is None else min(sample.length, int(budget)))
+    state.bump("forced", total < sample.length)
     pieces = ["t "] * (total - spent) + _answer(state.verdict(sample, total))
     return _Output.cut(pieces, total - spent, max_tokens)
 

@@ -23,12 +23,24 @@ def write(report: dict[str, Any], out: Path) -> str:
     return markdown
 
 
-def update_readme(readme: Path, markdown: str) -> None:
-    """Replace the README's generated block (between the suite markers), if it has one."""
+def update_readme(
+    readme: Path,
+    markdown: str,
+    *,
+    markers: tuple[str, str] = (BEGIN, END),
+    image: tuple[str, str] | None = ("The performance suite", "benchmarks/results/suite.png"),
+) -> bool:
+    """Replace the README's generated block between `markers` (the suite's by default) with
+    `markdown` and the `image` (alt text, path) after it, if the README has the markers; return
+    whether it had them."""
+    begin, end = markers
     text = readme.read_text()
-    if BEGIN in text and END in text:
-        block = f"{BEGIN}\n{markdown}\n![The performance suite](benchmarks/results/suite.png)\n{END}"
-        readme.write_text(re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.DOTALL))
+    if begin not in text or end not in text:
+        return False
+    figure = f"\n![{image[0]}]({image[1]})" if image else ""
+    block = f"{begin}\n{markdown}{figure}\n{end}"
+    readme.write_text(re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, text, flags=re.DOTALL))
+    return True
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
