@@ -19,7 +19,7 @@ from rrm_select.errors import (
 )
 from rrm_select.formats import JudgeFormat, RRMFormat
 from rrm_select.judges.aiohttp_transport import AiohttpTransport
-from rrm_select.judges.backend import Backend, Generation, Prompt, Sample, VoteRequest
+from rrm_select.judges.backend import Backend, Forcing, Generation, Prompt, Sample, ThinkingBudget, VoteRequest
 from rrm_select.judges.base import Ballot, CallAllowance, Judge, RetryPolicy
 from rrm_select.judges.endpoint import EndpointJudge
 from rrm_select.judges.fleet import FleetTransport
@@ -62,6 +62,7 @@ __all__ = [
     "EndpointReply",
     "EndpointRequest",
     "FleetTransport",
+    "Forcing",
     "Generation",
     "HTTPJudge",
     "Hedge",
@@ -95,6 +96,7 @@ __all__ = [
     "VLLMBackend",
     "VLLMJudge",
     "Vote",
+    "ThinkingBudget",
     "VoteRequest",
     "acompletion",
     "arerank",
