@@ -14,7 +14,7 @@ from rrm_select import JudgmentCache, KnockoutSelector, Match, ScriptedJudge, Se
 # is defined: this test fails until it has made that choice.
 KEPT = {
     Vote: {"first", "second", "verdict", "answer", "reasoning", "finish_reason", "prompt_tokens",
-           "completion_tokens", "discarded"},
+           "completion_tokens", "discarded", "thinking_budget", "forced", "reasoning_tokens"},
     Match: {"a", "b", "round", "votes", "winner", "decided_by"},
     Selection: {"query", "candidates", "method", "best_index", "ranking", "scores", "matches", "seed",
                 "stopped_early"},
