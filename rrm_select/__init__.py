@@ -19,7 +19,7 @@ from rrm_select.errors import (
 )
 from rrm_select.formats import JudgeFormat, RRMFormat
 from rrm_select.judges.aiohttp_transport import AiohttpTransport
-from rrm_select.judges.backend import Backend, Generation, Prompt, Sample, VoteRequest
+from rrm_select.judges.backend import Backend, Forcing, Generation, Prompt, Sample, VoteRequest, answer_bound
 from rrm_select.judges.base import Ballot, CallAllowance, Judge, RetryPolicy
 from rrm_select.judges.endpoint import EndpointJudge
 from rrm_select.judges.fleet import FleetTransport
@@ -62,6 +62,7 @@ __all__ = [
     "EndpointReply",
     "EndpointRequest",
     "FleetTransport",
+    "Forcing",
     "Generation",
     "HTTPJudge",
     "Hedge",
@@ -97,6 +98,7 @@ __all__ = [
     "Vote",
     "VoteRequest",
     "acompletion",
+    "answer_bound",
     "arerank",
     "candidate_text",
     "completion",
