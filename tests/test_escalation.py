@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,8 @@ from rrm_select import (
     SwissSelector,
     match_cost,
 )
-from rrm_select.filter.cli import build_parser, main, make_selector, thinking_options
+from rrm_select.filter.cli import build_parser, main, make_judge, make_selector, render, thinking_options
+from rrm_select.judges.scripted import Preference
 from rrm_select.voting import MatchCost, next_wave
 
 SHORT, LONG = 1024, 8192
@@ -43,8 +45,10 @@ class Thinker(ScriptedBackend):
 
     forcing_modes = frozenset({"server", "client"})
 
-    def __init__(self, modes: dict[int | None, str] | None = None, max_tokens: int | None = None) -> None:
-        super().__init__(lambda query, first, second: 1 if quality(first) > quality(second) else 2)
+    def __init__(
+        self, modes: dict[int | None, str] | None = None, max_tokens: int | None = None, prefer: Preference | None = None
+    ) -> None:
+        super().__init__(prefer or (lambda query, first, second: 1 if quality(first) > quality(second) else 2))
         self.modes = modes or {}
         self.max_tokens = max_tokens
         self.seen: list[int | None] = []
@@ -184,6 +188,21 @@ def test_match_cost_counts_escalations_two_waves_with_early_stop_off() -> None:
     assert next_wave(2, 1, 3, 5, 1, "off", 0.95, escalating=True) == 2
 
 
+@pytest.mark.parametrize("early_stop", ["off", "decided", "confident"])
+@pytest.mark.parametrize("order", ["random", "per_match", "alternate", "both"])
+@pytest.mark.parametrize("votes", [3, 5])
+def test_match_cost_bounds_what_escalating_matches_spend_and_is_reached(order: str, votes: int, early_stop: str) -> None:
+    coin = random.Random(0)
+    # Votes for either side or none, at every budget (an abstention costs no request of its own).
+    backend = Thinker(prefer=lambda query, first, second: coin.choice([1, 2, 2, None]))
+    selector = EloSelector(judge_of(backend), votes=votes, order=order, early_stop=early_stop,  # type: ignore[arg-type]
+                           thinking_budgets=(SHORT, LONG), seed=0)  # fmt: skip
+    matches = [m for s in selector.select_many(["q"] * 60, [["a", "b", "c", "d"]] * 60) for m in s.matches]
+    requests, cast = [m.requests for m in matches], [len(m.votes) for m in matches]
+    cost = match_cost(order, votes, early_stop, escalating=True)  # type: ignore[arg-type]
+    assert (min(requests), max(requests), min(cast), max(cast)) == tuple(cost)
+
+
 @pytest.mark.parametrize(
     ("budgets", "options", "message"),
     [
@@ -201,7 +220,7 @@ def test_match_cost_counts_escalations_two_waves_with_early_stop_off() -> None:
 )
 def test_bad_thinking_budgets_are_refused(budgets: object, options: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidArgumentError, match=message):
-        KnockoutSelector(judge_of(Thinker()), thinking_budgets=budgets, **{"votes": 3, **options})  # type: ignore[arg-type]
+        KnockoutSelector(judge_of(Thinker()), thinking_budgets=budgets, **{"votes": 3, **options})  # type: ignore
 
 
 def test_a_judge_that_cannot_force_is_refused() -> None:
@@ -317,8 +336,6 @@ def test_the_dry_run_counts_escalation(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 def test_select_prints_a_stop_by_tokens_and_forced_votes() -> None:
-    from rrm_select.filter.cli import render
-
     result = KnockoutSelector(judge_of(Thinker()), votes=3, early_stop="decided", token_budget=1, seed=0).select(
         "q", three()
     )
@@ -334,8 +351,6 @@ def test_select_prints_a_stop_by_tokens_and_forced_votes() -> None:
     reason="needs the judges' side of thinking budgets (HTTPJudge(thinking_budget=, forcing=))",
 )
 def test_the_judge_options_reach_the_endpoint_judges() -> None:
-    from rrm_select.filter.cli import make_judge
-
     for client in ("http", "litellm"):
         args = parse("--client", client, "--model", "judge", "--api-base", "http://127.0.0.1:9/v1",
                      "--thinking-budget", "512", "--forcing", "client")  # fmt: skip

@@ -154,7 +154,7 @@ def _budgets(value: str) -> tuple[int, ...]:
     try:
         return tuple(int(part) for part in value.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"want comma-separated token counts such as 1024,8192, got {value!r}") from None
+        raise argparse.ArgumentTypeError(f"want comma-separated token counts, e.g. 1024,8192, got {value!r}") from None
 
 
 def judge_format(args: argparse.Namespace) -> RRMFormat:
@@ -334,8 +334,10 @@ def render(result: Selection) -> str:
     if u.flip_rate is not None:
         lines.append(f"order flips: {u.flip_rate:.1%} of {u.order_pairs} vote pairs that saw both orders")
     if result.stopped_early:
-        spent = f": {u.prompt_tokens + u.completion_tokens:,} judge tokens spent" if result.stopped_early == "tokens" else ""
-        lines.append(f"stopped early ({result.stopped_early}{spent}): the best so far")
+        why = result.stopped_early
+        if why == "tokens":
+            why += f": {u.prompt_tokens + u.completion_tokens:,} judge tokens spent"
+        lines.append(f"stopped early ({why}): the best so far")
     return "\n".join(lines)
 
 

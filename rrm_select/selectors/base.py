@@ -237,7 +237,7 @@ def _check_escalation(judge: Judge, budgets: object, votes: int) -> tuple[int, .
     and a match has votes left after its first wave to escalate with."""
     if isinstance(budgets, str) or not isinstance(budgets, Sequence) or len(budgets) < 2:
         raise InvalidArgumentError(
-            f"thinking_budgets must be a tuple of two or more reasoning budgets such as (1024, 8192), got {budgets!r}"
+            f"thinking_budgets must be a tuple of two or more reasoning budgets, e.g. (1024, 8192), got {budgets!r}"
         )
     for budget in budgets:
         check_positive_int("thinking_budgets", budget)
