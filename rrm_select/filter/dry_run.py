@@ -2,8 +2,8 @@
 
 The figures come from the run's own selector (`cli.make_selector`): its `planned_matches` for
 each row's distinct texts (the selector folds duplicates), and `match_cost` for the requests and
-votes of a match under its order policy, early stop and escalation. They are exact where the run is
-deterministic, and bounds ("at most") where random orders, early stop or a limit decide.
+votes of a match under its order policy, early stop and escalation. They are exact where the
+run is deterministic, and bounds ("at most") where random orders, early stop or a limit decide.
 """
 
 from __future__ import annotations

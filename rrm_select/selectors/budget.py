@@ -58,7 +58,6 @@ class CallBudget:
         return True
 
 
-
 class TokenBudget:
     """Judge tokens (prompt and completion) a selection has spent, against its `token_budget`.
 

@@ -2,10 +2,10 @@
 
 A selector's tournament decides which pairs meet; `Tournament.play` judges a pair under the
 selection's votes, order policy, early stop, thinking budgets, call and token budgets and
-deadline. Selectors reason over
-*players*, the distinct texts (0 .. players-1), and get an `Outcome` in those indices; the
-`Match` and `Vote` records are written once, in candidate indices (each player stands for the
-first candidate holding its text), so the result needs no renumbering.
+deadline. Selectors reason over *players*, the distinct texts (0 .. players-1), and get an
+`Outcome` in those indices; the `Match` and `Vote` records are written once, in candidate
+indices (each player stands for the first candidate holding its text), so the result needs no
+renumbering.
 """
 
 from __future__ import annotations
