@@ -19,7 +19,16 @@ from rrm_select.errors import (
 )
 from rrm_select.formats import JudgeFormat, RRMFormat
 from rrm_select.judges.aiohttp_transport import AiohttpTransport
-from rrm_select.judges.backend import Backend, Generation, Prompt, Sample, VoteRequest
+from rrm_select.judges.backend import (
+    Backend,
+    Forcing,
+    Generation,
+    Prompt,
+    Sample,
+    ThinkingBudget,
+    VoteRequest,
+    answer_bound,
+)
 from rrm_select.judges.base import Ballot, CallAllowance, Judge, RetryPolicy
 from rrm_select.judges.endpoint import EndpointJudge
 from rrm_select.judges.fleet import FleetTransport
@@ -62,6 +71,7 @@ __all__ = [
     "EndpointReply",
     "EndpointRequest",
     "FleetTransport",
+    "Forcing",
     "Generation",
     "HTTPJudge",
     "Hedge",
@@ -90,6 +100,7 @@ __all__ = [
     "Selector",
     "SelectorOptions",
     "SwissSelector",
+    "ThinkingBudget",
     "Transport",
     "Usage",
     "VLLMBackend",
@@ -97,6 +108,7 @@ __all__ = [
     "Vote",
     "VoteRequest",
     "acompletion",
+    "answer_bound",
     "arerank",
     "candidate_text",
     "completion",

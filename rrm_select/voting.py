@@ -18,6 +18,11 @@ leader's lead is significant: the posterior probability (uniform prior on the ju
 preference) that the judge prefers the leader reaches `confidence`. Waves save calls and cost
 latency (one judge latency per wave).
 
+Escalation (a selector's `thinking_budgets`): a match's first wave is early stop's first wave
+even with ``"off"`` (the fewest votes that could settle it, at the shortest thinking budget);
+once its votes are split or one abstained (`contested`), each further wave takes the next
+budget. With ``"off"`` the rest of the votes go in one second wave.
+
 What a match costs, the fewest and the most requests and votes over every way its orders and
 votes can fall, is `match_cost` (the dry run's figures), worked out by the functions a match plays by.
 
@@ -88,23 +93,32 @@ class MatchCost(NamedTuple):
     most_votes: int
 
 
-def match_cost(order: OrderPolicy, votes: int, early_stop: EarlyStop = "off", confidence: float = 0.95) -> MatchCost:
+def match_cost(
+    order: OrderPolicy,
+    votes: int,
+    early_stop: EarlyStop = "off",
+    confidence: float = 0.95,
+    escalating: bool = False,
+) -> MatchCost:
     """What one match of `votes` votes costs under an order policy and early stop (the dry run's
     figures), worked out with the code a match plays by: `vote_orders`, `next_wave`, and
-    `count_orders` for the requests of each wave."""
+    `count_orders` for the requests of each wave. `escalating`: the match escalates thinking
+    budgets (its waves are then as `next_wave` says with `escalating`)."""
     rng = np.random.default_rng(0)
     # Each wave costs one request per order among its slots. A deterministic policy's slots only
     # differ by a mirror, which no count sees; per-vote coins can come out all alike (per_match's
     # slots) or mixed in every wave (alternate's): the extremes of "random".
     extremes = ("per_match", "alternate") if order == "random" else (order,)
-    costs = [_wave_costs(tuple(vote_orders(policy, votes, rng)), early_stop, confidence) for policy in extremes]
+    costs = [
+        _wave_costs(tuple(vote_orders(policy, votes, rng)), early_stop, confidence, escalating) for policy in extremes
+    ]
     return MatchCost(
         min(c[0] for c in costs), max(c[1] for c in costs), min(c[2] for c in costs), max(c[3] for c in costs)
     )
 
 
 def _wave_costs(
-    slots: tuple[tuple[bool, ...], ...], early_stop: EarlyStop, confidence: float
+    slots: tuple[tuple[bool, ...], ...], early_stop: EarlyStop, confidence: float, escalating: bool
 ) -> tuple[int, int, int, int]:
     """(fewest, most) requests and (fewest, most) votes of a match over `slots`, over every way
     the votes of each wave can go: to either candidate, or nowhere (an abstention)."""
@@ -112,7 +126,7 @@ def _wave_costs(
 
     @functools.cache
     def from_here(lead: int, trail: int, cast: int) -> tuple[int, int, int, int]:
-        size = next_wave(lead, trail, cast, len(slots), per_slot, early_stop, confidence)
+        size = next_wave(lead, trail, cast, len(slots), per_slot, early_stop, confidence, escalating)
         if not size:
             return 0, 0, 0, 0
         requests, votes = len(count_orders(slots[cast : cast + size])), size * per_slot
@@ -132,11 +146,23 @@ def _wave_costs(
 
 
 def next_wave(
-    lead: int, trail: int, cast: int, votes: int, per_slot: int, early_stop: EarlyStop, confidence: float
+    lead: int,
+    trail: int,
+    cast: int,
+    votes: int,
+    per_slot: int,
+    early_stop: EarlyStop,
+    confidence: float,
+    escalating: bool = False,
 ) -> int:
     """How many more vote slots to cast, given the valid votes so far (`lead` >= `trail`) after
-    `cast` of `votes` slots, each slot yielding `per_slot` votes; 0 means the match is over."""
+    `cast` of `votes` slots, each slot yielding `per_slot` votes; 0 means the match is over.
+
+    With `escalating` the first wave is ``"decided"``'s when `early_stop` is ``"off"``: a
+    contested match then has votes left to cast at a longer thinking budget."""
     left = votes - cast
+    if escalating and early_stop == "off" and not cast:
+        early_stop = "decided"
     if early_stop == "off" or left == 0:
         return left
     if lead > trail + left * per_slot:  # out of reach even if every vote left goes to the trailer
@@ -158,6 +184,13 @@ def _confidence(lead: int, trail: int) -> float:
     P(Binomial(lead + trail + 1, 1/2) <= lead)."""
     n = lead + trail + 1
     return sum(math.comb(n, i) for i in range(lead + 1)) / 2**n
+
+
+def contested(votes: Sequence[Vote]) -> bool:
+    """Whether a match's votes so far leave room for doubt, so that its further waves escalate:
+    they are split between its two candidates, or one abstained."""
+    winners = {v.winner for v in votes}
+    return None in winners or len(winners) > 1
 
 
 def decide(votes: Sequence[Vote], a: int, b: int, coin: bool) -> tuple[int, Decision]:

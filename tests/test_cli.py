@@ -292,6 +292,20 @@ def test_selection_options(tmp_path: Path, server: FakeOpenAIServer, capsys: pyt
     assert reasons == {"a budget of 1 judge calls cannot pay for a single match"}
 
 
+def test_token_budget(tmp_path: Path, server: FakeOpenAIServer, capsys: pytest.CaptureFixture) -> None:
+    files = [tmp_path / f"c{q}.txt" for q in (3, 9, 1, 4)]
+    for path in files:
+        path.write_text(f"answer {path.stem[1:]}")
+    select = ["select", "--query", "q", *map(str, files), *judge_args(server)]
+    # One token: the first round goes out (nothing is spent yet), the final does not.
+    assert main([*select, "--token-budget", "1"]) == 0
+    shown = capsys.readouterr().out
+    assert "stopped early (tokens: " in shown and "judge tokens spent): the best so far" in shown
+    assert "unplayed" in shown and len(server.requests) == 2
+    assert main([*select, "--token-budget", "0"]) == 2
+    assert "token_budget must be an integer >= 1" in capsys.readouterr().err
+
+
 def test_sigkill_and_resume_give_the_uninterrupted_file(tmp_path: Path) -> None:
     def slow(body: dict[str, Any]) -> Reply:
         time.sleep(0.02)

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from vllm_support import ROOT, SERVED_NAME, TINY_SERVER_ARGS, free_port, tiny_model, vllm_server
+from vllm_support import ROOT, SERVED_NAME, TINY_SERVER_ARGS, answering_template, free_port, tiny_model, vllm_server
 
 MODEL = f"hosted_vllm/{SERVED_NAME}"
 
@@ -35,7 +35,8 @@ def taken_port() -> Iterator[int]:
 def plain_server(taken_port: int) -> Iterator[str]:
     # The first port offered is taken: the server must move to another one, not fail the run.
     ports = itertools.chain([taken_port], iter(free_port, None))
-    with vllm_server(tiny_model(), *TINY_SERVER_ARGS, ports=ports) as api_base:
+    extra = ("--chat-template", str(answering_template()))  # the tiny model generates here too
+    with vllm_server(tiny_model(), *TINY_SERVER_ARGS, *extra, ports=ports) as api_base:
         yield api_base
 
 

@@ -34,6 +34,14 @@ def tiny_chat_template() -> str:
     return (tiny_model() / "chat_template.jinja").read_text()
 
 
+def answering_template() -> Path:
+    """The tiny model's chat template without the opened reasoning, for it as a generator:
+    asked to answer, not to judge, it then writes an answer instead of often ending at once."""
+    path = ROOT / ".cache" / "tiny-answering-template.jinja"
+    path.write_text(tiny_chat_template().replace("assistant\n<think>\n", "assistant\n"))
+    return path
+
+
 def keep_thinking(in_process: bool = False) -> dict[str, dict[Any, float]]:
     """A logit bias against the tiny judge's end-of-turn tokens. Left alone, it often ends its
     turn a few tokens into its reasoning; an RRM thinks until it is done or forced. Structured

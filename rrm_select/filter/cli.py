@@ -21,6 +21,7 @@ from typing import Any, get_args
 from rrm_select import (
     EarlyStop,
     EloSelector,
+    Forcing,
     Hedge,
     HTTPJudge,
     InvalidArgumentError,
@@ -34,7 +35,7 @@ from rrm_select import (
     RetryPolicy,
     RRMError,
     RRMFormat,
-    ScriptedJudge,
+    ScriptedBackend,
     Selection,
     Selector,
     SelectorOptions,
@@ -100,7 +101,12 @@ def _judge_options(parser: argparse.ArgumentParser) -> None:
     judge.add_argument("--vllm-arg", action="append", default=[], metavar="KEY=VALUE",
                        help="with --vllm: an engine option, e.g. max_model_len=4096 (repeatable; JSON values)")  # fmt: skip
     judge.add_argument("--concurrency", type=int, default=64, help="judge requests in flight at once")
-    judge.add_argument("--max-tokens", type=int, default=8192)
+    judge.add_argument("--max-tokens", type=int, help="tokens per vote, reasoning and answer (default: 8192; "
+                       "with a thinking budget, the budget plus room for the verdict)")  # fmt: skip
+    judge.add_argument("--thinking-budget", type=int, metavar="TOKENS", help="reasoning tokens per vote; a vote "
+                       "still thinking then is closed and answers from what it has (budget forcing)")  # fmt: skip
+    judge.add_argument("--forcing", choices=list(get_args(Forcing)), help="how reasoning is closed at the budget: "
+                       "by the server (vLLM's thinking_token_budget; the default) or by the client")  # fmt: skip
     judge.add_argument("--temperature", type=float, default=0.6)
     judge.add_argument("--timeout", type=float, default=600.0, help="seconds per judge request")
     judge.add_argument("--max-attempts", type=int, default=6, help="attempts per request on transient failures")
@@ -127,6 +133,11 @@ def _judge_options(parser: argparse.ArgumentParser) -> None:
         help="knockout down to this many (a power of two), then a round robin among them",
     )
     method.add_argument("--budget", type=int, help="at most this many judge calls per selection (best so far after)")
+    method.add_argument("--token-budget", type=int, metavar="TOKENS",
+                        help="judge tokens (prompt and completion) per selection (best so far after)")  # fmt: skip
+    method.add_argument("--thinking-budgets", type=_budgets, metavar="T1,T2,...", help="escalation, e.g. 1024,8192: "
+                        "a match's first votes think T1 tokens, and each wave that leaves it contested the next "
+                        "budget (needs --votes 3 or more)")  # fmt: skip
     method.add_argument(
         "--deadline", type=float, metavar="SECONDS", help="judging time per selection (best so far after)"
     )
@@ -138,9 +149,24 @@ def _judge_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _budgets(value: str) -> tuple[int, ...]:
+    """``--thinking-budgets``: comma-separated integers (the selector checks the rest)."""
+    try:
+        return tuple(int(part) for part in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"want comma-separated token counts, e.g. 1024,8192, got {value!r}") from None
+
+
 def judge_format(args: argparse.Namespace) -> RRMFormat:
     """The prompt format the judge renders with (``--max-text-chars``)."""
     return RRMFormat(max_text_chars=args.max_text_chars)
+
+
+def thinking_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The judge's thinking options the command line gives (``--thinking-budget``,
+    ``--forcing``); those not given are left out, so the judge's own defaults hold."""
+    given = {"thinking_budget": args.thinking_budget, "forcing": args.forcing}
+    return {option: value for option, value in given.items() if value is not None}
 
 
 def make_judge(args: argparse.Namespace) -> Judge:
@@ -148,20 +174,22 @@ def make_judge(args: argparse.Namespace) -> Judge:
     regex = RRMFormat().verdict_regex(args.force_verdict) if args.force_verdict else None
     fmt = judge_format(args)
     retry = RetryPolicy(max_attempts=args.max_attempts)
+    # Unset, max_tokens is the judge's to choose (it follows a thinking budget).
+    judging = {**thinking_options(args), **({} if args.max_tokens is None else {"max_tokens": args.max_tokens})}
     if args.vllm:
         if args.model or args.api_base:
             raise InvalidArgumentError("give either --vllm MODEL or --model/--api-base, not both")
         if args.hedge:
             raise InvalidArgumentError("--hedge applies to endpoint judges (--model), not to in-process --vllm")
         engine = dict(_engine_option(option) for option in args.vllm_arg)
-        return VLLMJudge(args.vllm, max_tokens=args.max_tokens, temperature=args.temperature, verdict_regex=regex,
-                         format=fmt, retry=retry, **engine)  # fmt: skip
+        return VLLMJudge(args.vllm, temperature=args.temperature, verdict_regex=regex, format=fmt, retry=retry,
+                         **judging, **engine)  # fmt: skip
     if not args.model:
         raise InvalidArgumentError("no judge: give --model (and --api-base for a local server) or --vllm MODEL")
     endpoint = {
         "api_key": os.environ.get(args.api_key_env),
         "temperature": args.temperature,
-        "max_tokens": args.max_tokens,
+        **judging,
         "timeout": args.timeout,
         "max_concurrency": args.concurrency,
         "verdict_regex": regex,
@@ -197,7 +225,9 @@ def make_selector(judge: Judge, args: argparse.Namespace) -> Selector:
         early_stop=args.early_stop,
         confidence=args.confidence,
         budget=args.budget,
+        token_budget=args.token_budget,
         deadline_s=args.deadline,
+        thinking_budgets=args.thinking_budgets,
         seed=args.seed,
     )
     if args.method == "knockout":
@@ -228,7 +258,8 @@ def run_filter(args: argparse.Namespace) -> int:
         from rrm_select.filter.dry_run import estimate
 
         # The run's own selector over a judge that is never called: a dry run needs no model or server.
-        never_called = ScriptedJudge(lambda query, first, second: None, format=judge_format(args))
+        never_called = Judge(ScriptedBackend(lambda query, first, second: None), format=judge_format(args),
+                             **thinking_options(args))  # fmt: skip
         print(estimate(rows, fields, make_selector(never_called, args), args))
         return 0
     if args.rows_in_flight < 1:
@@ -298,11 +329,15 @@ def render(result: Selection) -> str:
         for rank, i in enumerate(result.ranking, 1):
             lines.append(f"{rank:>4} {i:>4} {result.scores[i]:>7.1f}  {preview(i)}")
     u = result.usage
-    lines += ["", f"{u.requests} requests, {u.votes} votes ({u.abstentions} abstained), {u.wall_time_s:.1f} s"]
+    forced = f", {u.forced_votes} forced at the thinking budget" if u.forced_votes else ""
+    lines += ["", f"{u.requests} requests, {u.votes} votes ({u.abstentions} abstained{forced}), {u.wall_time_s:.1f} s"]
     if u.flip_rate is not None:
         lines.append(f"order flips: {u.flip_rate:.1%} of {u.order_pairs} vote pairs that saw both orders")
     if result.stopped_early:
-        lines.append(f"stopped early ({result.stopped_early}): the best so far")
+        why = result.stopped_early
+        if why == "tokens":
+            why += f": {u.prompt_tokens + u.completion_tokens:,} judge tokens spent"
+        lines.append(f"stopped early ({why}): the best so far")
     return "\n".join(lines)
 
 

@@ -2,8 +2,8 @@
 
 The figures come from the run's own selector (`cli.make_selector`): its `planned_matches` for
 each row's distinct texts (the selector folds duplicates), and `match_cost` for the requests and
-votes of a match under its order policy and early stop. They are exact where the run is
-deterministic, and bounds ("at most") where random orders, early stop or a limit decide.
+votes of a match under its order policy, early stop and escalation. They are exact where the
+run is deterministic, and bounds ("at most") where random orders, early stop or a limit decide.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from rrm_select import BadRow, Selector, match_cost
+from rrm_select import BadRow, Selector, answer_bound, match_cost
 from rrm_select.filter.dataset import Fields, check_row
 
 CHARS_PER_TOKEN = 4  # a rough average for English text and code; the real count is the tokenizer's
@@ -23,7 +23,14 @@ def estimate(rows: Iterable[dict[str, Any]], fields: Fields, selector: Selector,
     """A report on what `selector` would do over `rows`: rows, matches, judge requests and votes,
     estimated tokens, and a sample request (`args` gives the judge's model and sampling)."""
     rules = selector.rules
-    cost = match_cost(rules["order"], rules["votes"], rules["early_stop"], rules["confidence"])
+    escalation = rules["thinking_budgets"]
+    cost = match_cost(rules["order"], rules["votes"], rules["early_stop"], rules["confidence"], escalation is not None)
+    # A vote's tokens under its thinking budget: the first wave's for the sample request, the
+    # longest budget's for the bound (raising, as the judge would, if max_tokens leaves no room).
+    budgets = escalation or (selector.judge.thinking_budget,)
+    option = "thinking_budgets" if escalation else "thinking_budget"
+    first_max_tokens = answer_bound(args.max_tokens, budgets[0], option)
+    per_vote = answer_bound(args.max_tokens, budgets[-1], option)
     fmt = selector.judge.format
     good = bad = matches = fewest_requests = most_requests = prompt_chars = 0
     sample: dict[str, Any] | None = None
@@ -53,9 +60,11 @@ def estimate(rows: Iterable[dict[str, Any]], fields: Fields, selector: Selector,
                 "messages": fmt.render(row.query, texts[0], texts[1]),
                 "n": rules["votes"],
                 "temperature": args.temperature,
-                "max_tokens": args.max_tokens,
+                "max_tokens": first_max_tokens,
+                **({} if budgets[0] is None else {"thinking_budget": budgets[0]}),
             }
-    limits = [name for name, rule in (("budget", "budget"), ("deadline", "deadline_s")) if rules[rule] is not None]
+    named = (("budget", "budget"), ("token budget", "token_budget"), ("deadline", "deadline_s"))
+    limits = [name for name, rule in named if rules[rule] is not None]
     waves = ["early stop"] if cost.fewest_votes != cost.most_votes else []
     coins = ["random orders"] if rules["order"] == "random" and rules["votes"] > 1 else []
     requests = _count(fewest_requests, most_requests, limits, coins + waves)
@@ -69,7 +78,7 @@ def estimate(rows: Iterable[dict[str, Any]], fields: Fields, selector: Selector,
         f"votes: {votes}",
         f"prompt tokens: {tokens_bound}about {prompt_chars // CHARS_PER_TOKEN:,} (at {CHARS_PER_TOKEN} characters"
         " per token)",
-        f"completion tokens: at most {matches * cost.most_votes * args.max_tokens:,} ({args.max_tokens} per vote)",
+        f"completion tokens: at most {matches * cost.most_votes * per_vote:,} ({per_vote} per vote)",
         "first request:",
         json.dumps(sample, indent=2, ensure_ascii=False) if sample else "(none: no row has two distinct candidates)",
     ]

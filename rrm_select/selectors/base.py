@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Sequence
@@ -19,8 +20,9 @@ import numpy as np
 
 from rrm_select.errors import BudgetExhaustedError, DeadlineExceededError, InvalidArgumentError
 from rrm_select.fail_fast import gather_fail_fast
+from rrm_select.judges.backend import check_positive_int
 from rrm_select.judges.base import Judge
-from rrm_select.selectors.budget import CallBudget
+from rrm_select.selectors.budget import CallBudget, TokenBudget, paid
 from rrm_select.selectors.checks import check_input, check_seed, check_text
 from rrm_select.selectors.tournament import SelectorOptions, Tournament
 from rrm_select.sync_loop import run_sync
@@ -43,8 +45,22 @@ class Selector(ABC):
             If it pays for one call per planned match (two with ``order="both"``), every match is
             played and votes give way instead; if it runs out, the result is the best so far and
             says so in `stopped_early`.
+        token_budget: the most judge tokens (prompt and completion, of votes not served by the
+            cache) one selection may spend. Checked before each wave of every match: once spent,
+            no further wave starts (waves already out still count, so a selection may end
+            slightly above it), and the result is the best so far, as with the budget
+            (``stopped_early="tokens"``).
         deadline_s: seconds one selection may spend judging; calls still running then are
             cancelled, and the result is the best so far, as with the budget.
+        thinking_budgets: escalation, e.g. ``(1024, 8192)``: two or more strictly increasing
+            reasoning budgets (tokens per vote) that the judge can force (see `Judge`), and
+            ``votes >= 3``. A match's first wave is early stop's first wave (``"decided"``'s with
+            ``early_stop="off"``: the fewest votes that could settle it) at the first budget; after
+            each wave that leaves it contested (valid votes split, or any abstention) its further
+            waves take the next budget, staying at the last. Further waves follow `early_stop`
+            (with ``"off"``, the rest of the votes in one second wave); every vote counts in the
+            majority and records its budget (`Vote.thinking_budget`). None: every vote at the
+            judge's own budget.
         seed: fixes pairings, orders and tie-breaks; None draws a fresh seed per selection
             (recorded in `Selection.seed`, so any result can be replayed).
     """
@@ -60,15 +76,17 @@ class Selector(ABC):
         early_stop: EarlyStop = "off",
         confidence: float = 0.95,
         budget: int | None = None,
+        token_budget: int | None = None,
         deadline_s: float | None = None,
+        thinking_budgets: tuple[int, ...] | None = None,
         seed: int | None = None,
     ) -> None:
         if not isinstance(judge, Judge):
             raise InvalidArgumentError(f"judge must be a rrm_select Judge, got {type(judge).__name__}")
         if not isinstance(votes, int) or isinstance(votes, bool) or votes < 1:
             raise InvalidArgumentError(f"votes must be an integer >= 1, got {votes!r}")
-        if budget is not None and (not isinstance(budget, int) or isinstance(budget, bool) or budget < 1):
-            raise InvalidArgumentError(f"budget must be an integer >= 1 (judge calls) or None, got {budget!r}")
+        _check_limit("budget", budget, "judge calls")
+        _check_limit("token_budget", token_budget, "judge tokens")
         if deadline_s is not None and not deadline_s > 0:
             raise InvalidArgumentError(f"deadline_s must be > 0 seconds or None, got {deadline_s!r}")
         check_seed(seed)
@@ -79,7 +97,9 @@ class Selector(ABC):
             early_stop=check_early_stop(early_stop, confidence),
             confidence=confidence,
             budget=budget,
+            token_budget=token_budget,
             deadline_s=deadline_s,
+            thinking_budgets=None if thinking_budgets is None else _check_escalation(judge, thinking_budgets, votes),
         )
         self.seed = seed
 
@@ -182,7 +202,8 @@ class Selector(ABC):
         for candidate, player in enumerate(player_of):
             members.setdefault(player, []).append(candidate)
         candidate_of = [members[player][0] for player in range(len(texts))]
-        t = Tournament(query, texts, candidate_of, seed, self.judge, self.rules, budget, deadline, arrivals)
+        tokens = TokenBudget(self.rules["token_budget"])
+        t = Tournament(query, texts, candidate_of, seed, self.judge, self.rules, budget, tokens, deadline, arrivals)
         ranking, scores = await self._tournament(t) if len(texts) > 1 else ([0], [0.0])
         if t.budget.refused and t.stopped_early is None:  # a top-up or resample went unpaid
             t.stopped_early = "budget"
@@ -205,8 +226,38 @@ class Selector(ABC):
         )
 
 
+def _check_limit(option: str, value: object, unit: str) -> None:
+    """A limit on a selection's spending: a positive count of `unit`, or None for no limit."""
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise InvalidArgumentError(f"{option} must be an integer >= 1 ({unit}) or None, got {value!r}")
+
+
+def _check_escalation(judge: Judge, budgets: object, votes: int) -> tuple[int, ...]:
+    """`thinking_budgets` as a tuple, once it is two or more increasing budgets the judge can force
+    and a match has votes left after its first wave to escalate with."""
+    if isinstance(budgets, str) or not isinstance(budgets, Sequence) or len(budgets) < 2:
+        raise InvalidArgumentError(
+            f"thinking_budgets must be a tuple of two or more reasoning budgets, e.g. (1024, 8192), got {budgets!r}"
+        )
+    for budget in budgets:
+        check_positive_int("thinking_budgets", budget)
+    if any(later <= earlier for earlier, later in itertools.pairwise(budgets)):
+        raise InvalidArgumentError(f"thinking_budgets must be strictly increasing, got {tuple(budgets)!r}")
+    if votes < 3:
+        raise InvalidArgumentError(
+            f"thinking_budgets needs votes >= 3, got votes={votes}: with fewer, a match's first wave is all "
+            "of its votes, so none are left to escalate with"
+        )
+    for budget in budgets:
+        judge.check_thinking_budget(budget, "thinking_budgets")
+    return tuple(budgets)
+
+
 def _raise_nothing_judged(t: Tournament) -> NoReturn:
-    """A selection cut short before any vote has no best so far: say why instead of guessing."""
+    """A selection cut short before any vote has no best so far: say why instead of guessing.
+
+    A token budget never gets here: it stops a selection only once votes have spent tokens, and
+    those votes are in its matches."""
     if t.stopped_early == "deadline":
         raise DeadlineExceededError(
             f"no judge vote arrived within the selection's deadline of {t.rules['deadline_s']} s (judge {t.judge.name})",
@@ -233,20 +284,20 @@ def usage_of(matches: Sequence[Match], wall_time_s: float) -> Usage:
     """What a selection's matches spent: requests, retries and hedges as each match counted them,
     votes, tokens and costs from the votes (those served by the cache cost nothing now)."""
     votes = [v for m in matches for v in m.votes]
-    paid = [v for v in votes if not v.cached]
-    costs = [v.cost_usd for v in paid if v.cost_usd is not None]
+    paid_votes = paid(votes)
+    costs = [v.cost_usd for v in paid_votes if v.cost_usd is not None]
     flips = [order_disagreements(m.votes) for m in matches]
     return Usage(
         requests=sum(m.requests for m in matches),
         votes=len(votes),
         abstentions=sum(v.verdict is None for v in votes),
         retries=sum(m.retries for m in matches),
-        resamples=sum(len(v.discarded) for v in paid),
+        resamples=sum(len(v.discarded) for v in paid_votes),
         hedges=sum(m.hedges for m in matches),
-        cached_votes=len(votes) - len(paid),
+        cached_votes=len(votes) - len(paid_votes),
         forced_votes=sum(v.forced for v in votes),
-        prompt_tokens=sum(v.prompt_tokens for v in paid),
-        completion_tokens=sum(v.completion_tokens for v in paid),
+        prompt_tokens=sum(v.prompt_tokens for v in paid_votes),
+        completion_tokens=sum(v.completion_tokens for v in paid_votes),
         cost_usd=sum(costs) if costs else None,
         wall_time_s=wall_time_s,
         order_pairs=sum(pairs for pairs, _ in flips),

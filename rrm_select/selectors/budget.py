@@ -1,6 +1,11 @@
-"""A selection's call budget: how many judge calls it may still make, planned over its matches."""
+"""A selection's limits on the judge: how many calls it may still make, planned over its
+matches, and how many tokens it may still spend."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rrm_select.types import Vote
 
 
 class CallBudget:
@@ -52,3 +57,28 @@ class CallBudget:
         self.left -= calls
         return True
 
+
+class TokenBudget:
+    """Judge tokens (prompt and completion) a selection has spent, against its `token_budget`.
+
+    Shared by the concurrent matches of one selection and asked before each wave: waves already
+    out when it runs out still come back and count, so a selection may end slightly above it.
+    Only `paid` votes count, as in `Usage`. None means unlimited."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.spent = 0
+
+    def spend(self, votes: Iterable[Vote]) -> None:
+        """Count the tokens of votes that came back."""
+        self.spent += sum(v.prompt_tokens + v.completion_tokens for v in paid(votes))
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether no further wave may start."""
+        return self.limit is not None and self.spent >= self.limit
+
+
+def paid(votes: Iterable[Vote]) -> list[Vote]:
+    """The votes a selection paid for now: those served by the cache were paid for earlier."""
+    return [v for v in votes if not v.cached]

@@ -31,7 +31,8 @@ class EloSelector(Selector):
       each scored by its share of valid votes.
 
     The ranking sorts by rating, then by valid votes won, then by position in the input.
-    Every `Selector` option applies (votes, order, early_stop, budget, deadline_s, seed).
+    Every `Selector` option applies (votes, order, early_stop, budget, token_budget,
+    deadline_s, thinking_budgets, seed).
     """
 
     method = "elo"

@@ -50,7 +50,8 @@ class KnockoutSelector(Selector):
     by the round in which they lost (latest first), then by their share of valid votes in the
     match they lost. `scores` gives the last round each candidate reached (the champion: rounds
     + 1; a finalist: the final round plus its share of round-robin votes won). Every `Selector`
-    option applies (votes, order, early_stop, budget, deadline_s, seed).
+    option applies (votes, order, early_stop, budget, token_budget, deadline_s, thinking_budgets,
+    seed).
     """
 
     method = "knockout"

@@ -49,8 +49,8 @@ class SwissSelector(Selector):
     """Swiss-system tournament over `rounds` rounds (default ceil(log2 N) + 1), ranked by the
     Bradley-Terry fit of all votes (ties by matches won, then input position).
 
-    Every `Selector` option applies (votes, order, early_stop, budget, deadline_s, seed).
-    `scores` are the ratings on the Elo scale, as for `EloSelector`.
+    Every `Selector` option applies (votes, order, early_stop, budget, token_budget, deadline_s,
+    thinking_budgets, seed). `scores` are the ratings on the Elo scale, as for `EloSelector`.
     """
 
     method = "swiss"

@@ -1,10 +1,11 @@
 """One selection in progress: the rules it plays by, and how one match is played.
 
 A selector's tournament decides which pairs meet; `Tournament.play` judges a pair under the
-selection's votes, order policy, early stop, call budget and deadline. Selectors reason over
-*players*, the distinct texts (0 .. players-1), and get an `Outcome` in those indices; the
-`Match` and `Vote` records are written once, in candidate indices (each player stands for the
-first candidate holding its text), so the result needs no renumbering.
+selection's votes, order policy, early stop, thinking budgets, call and token budgets and
+deadline. Selectors reason over *players*, the distinct texts (0 .. players-1), and get an
+`Outcome` in those indices; the `Match` and `Vote` records are written once, in candidate
+indices (each player stands for the first candidate holding its text), so the result needs no
+renumbering.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from rrm_select.errors import BudgetExhaustedError
 from rrm_select.fail_fast import gather_fail_fast
 from rrm_select.judges.backend import VoteRequest
 from rrm_select.judges.base import Ballot, Judge
-from rrm_select.selectors.budget import CallBudget
+from rrm_select.selectors.budget import CallBudget, TokenBudget
 from rrm_select.selectors.checks import check_text
 from rrm_select.types import Decision, Match, StopReason, Vote
-from rrm_select.voting import EarlyStop, OrderPolicy, count_orders, decide, next_wave, vote_orders
+from rrm_select.voting import EarlyStop, OrderPolicy, contested, count_orders, decide, next_wave, vote_orders
 
 
 class SelectorOptions(TypedDict, total=False):
@@ -35,7 +36,9 @@ class SelectorOptions(TypedDict, total=False):
     early_stop: EarlyStop
     confidence: float
     budget: int | None
+    token_budget: int | None
     deadline_s: float | None
+    thinking_budgets: tuple[int, ...] | None
     seed: int | None
 
 
@@ -68,6 +71,7 @@ class Tournament:
     judge: Judge
     rules: SelectorOptions
     budget: CallBudget
+    tokens: TokenBudget
     deadline: float | None = None
     """Event-loop time after which no judge call may run (None: no deadline)."""
     arrivals: Sequence[asyncio.Future[str]] | None = None
@@ -91,7 +95,8 @@ class Tournament:
         return self.texts[i]
 
     async def play(self, a: int, b: int, round: int, key: tuple[int, ...]) -> Outcome:
-        """Judge players `a` and `b` with this tournament's votes, order policy and early stop."""
+        """Judge players `a` and `b` with this tournament's votes, order policy, early stop and
+        thinking budgets, as far as its limits allow."""
         rng = self.rng(1, *key)
         slots = vote_orders(self.rules["order"], self.rules["votes"], rng)
         coin = bool(rng.random() < 0.5)
@@ -104,17 +109,23 @@ class Tournament:
         cast = 0
         decided_by: Decision | None = "identical" if text_a == text_b else None
         room = self.budget.start_match()
+        thinking = self.rules["thinking_budgets"]
+        step = 0  # which of the thinking budgets this match's next wave takes
         while decided_by is None and (size := self._wave(votes, ca, cb, cast, len(slots[0]))):
+            if self.tokens.exhausted:
+                self.stopped_early = self.stopped_early or "tokens"
+                break
             groups = count_orders(slots[cast : cast + size])
             if not cast and room and len(groups) > room:
                 # A tight budget: the largest order groups only (fewer votes), so that every
                 # match still to come can be played.
                 groups = dict(sorted(groups.items(), key=lambda group: -group[1])[:room])
+            think = None if thinking is None else thinking[step]
             wave = []
             for swapped, count in groups.items():
                 first, second = (b, a) if swapped else (a, b)
                 pair = (self.candidate_of[first], self.candidate_of[second])
-                wave.append(VoteRequest(self.query, texts[first], texts[second], count, pair, asked[swapped]))
+                wave.append(VoteRequest(self.query, texts[first], texts[second], count, pair, asked[swapped], think))
                 asked[swapped] += count
             try:
                 ballots = await self._ajudge(wave)
@@ -127,7 +138,10 @@ class Tournament:
             cast += size
             for ballot in ballots:
                 votes.extend(ballot.votes)
+                self.tokens.spend(ballot.votes)
                 spent.update(requests=ballot.requests, retries=ballot.retries, hedges=ballot.hedges)
+            if thinking is not None and contested(votes):
+                step = min(step + 1, len(thinking) - 1)
         if decided_by == "identical":
             winner = ca if coin else cb
         elif votes:
@@ -144,7 +158,10 @@ class Tournament:
         tally = Counter(v.winner for v in votes)
         lead, trail = sorted((tally[a], tally[b]), reverse=True)
         rules = self.rules
-        return next_wave(lead, trail, cast, rules["votes"], per_slot, rules["early_stop"], rules["confidence"])
+        escalating = rules["thinking_budgets"] is not None
+        return next_wave(
+            lead, trail, cast, rules["votes"], per_slot, rules["early_stop"], rules["confidence"], escalating
+        )
 
     async def _ajudge(self, requests: list[VoteRequest]) -> list[Ballot]:
         if self.deadline is None:
