@@ -70,7 +70,7 @@ PAPER = {1024: 0.75, 8192: 0.84}  # RRM-7B on RewardBench against its thinking b
 class Plan:
     """What one run measures and how hard it tries."""
 
-    selections: dict[int, int] = field(default_factory=lambda: {8: 300, 32: 80})
+    selections: dict[int, int] = field(default_factory=lambda: {8: 400, 32: 120})
     """Selections per cell, by N."""
     ks: tuple[int, ...] = (1, 3, 5, 7)
     budgets: tuple[int, ...] = (1024, 2048, 4096, 8192)
@@ -386,8 +386,89 @@ def tables(report: dict[str, Any]) -> str:
             ),
         )
     )
-    wrapped = (p if p.startswith("|") else textwrap.fill(p, 100, break_on_hyphens=False) for p in parts)
+    parts += rule_of_thumb(report)
+    wrapped = (p if p.startswith("|") or "\n" in p else textwrap.fill(p, 100, break_on_hyphens=False) for p in parts)
     return "\n\n".join(wrapped) + "\n"
+
+
+def rule_of_thumb(report: dict[str, Any]) -> list[str]:
+    """The rule of thumb the figures support, with the figures of this run (measured, and the
+    model in brackets); a sentence whose cells this run lacks is left out."""
+    cells = {(r["label"], r["n"]): r for r in report["cells"]}
+    trunc = {r["label"]: r for r in report["truncation"]}
+    n = min(r["n"] for r in report["cells"])
+
+    def at(label: str, where: int = n) -> str:
+        r = cells[(label, where)]
+        model = "" if r["model"] is None else f" ({r['model']:.2f})"
+        return f"{r['accuracy']:.2f}{model} for {_tok(r['tokens'])}"
+
+    def saved(label: str, decided: str) -> str:
+        return _pct(1 - cells[(decided, n)]["tokens"] / cells[(label, n)]["tokens"])
+
+    rules = [
+        f"**Rule of thumb** for this judge model (best of {n} unless said; accuracy for the judge tokens per "
+        "selection, the model's in brackets; check it against your judge's own curve):"
+    ]
+    sentences = [
+        lambda: (
+            "- **Think first, then vote.** Below about one long vote per match, one vote with the longest budget that "
+            "fits does as well as a majority of short votes, or better, for the same tokens or fewer: one vote at 4k "
+            f"{at('k=1, T=4k')}, three at 1k {at('k=3, T=1k')}; one at 8k {at('k=1, T=8k')}, five at 1k "
+            f"(decided) {at('k=5, T=1k, decided')}. Single votes gain little past 4k (the judge's curve flattens "
+            "and most votes end before 8k by themselves)."
+        ),
+        lambda: (
+            '- **Then add votes at a long budget, with `early_stop="decided"`**: three votes at 8k '
+            f"{at('k=3, T=8k, decided')} (off: {at('k=3, T=8k')}; deciding early saves "
+            f"{saved('k=3, T=8k', 'k=3, T=8k, decided')} of the tokens and cannot change a majority), five "
+            f"{at('k=5, T=8k, decided')} (off: {at('k=5, T=8k')}, {saved('k=5, T=8k', 'k=5, T=8k, decided')} saved). "
+            f"At equal tokens this beats more votes at short budgets: seven at 1k {at('k=7, T=1k')}, five at 2k "
+            f"{at('k=5, T=2k')}, against three at 4k {at('k=3, T=4k, decided')} and at 8k "
+            f"{at('k=3, T=8k, decided')}."
+        ),
+        lambda: (
+            "- **Escalation is a fair middle, not a free lunch.** `thinking_budgets=(1024, 8192)` costs about one long "
+            f"vote per match and does as well as one: three votes {at('k=3, T=1k -> 8k')} against one at 8k "
+            f"{at('k=1, T=8k')}; five votes {at('k=5, T=1k -> 8k')} against three decided at 4k "
+            f"{at('k=3, T=4k, decided')}. Short votes that agree settle a match, and on a close pair they are little "
+            "better than a coin: they agree about half the time, and then nearly as often on the worse candidate, "
+            "so what escalation saves on easy matches it partly loses on the close ones that decide the best. "
+            "(1024, 4096) is cheaper and a little worse "
+            f"({at('k=3, T=1k -> 4k')})."
+        ),
+        lambda: (
+            "- **Bound the reasoning with a budget, not with max_tokens**: at max_tokens = 2304, "
+            f"{_pct(trunc['k=3, no budget, max_tokens=2304']['lost_share'])} of samples were cut before their verdict "
+            f"without a budget (accuracy {trunc['k=3, no budget, max_tokens=2304']['accuracy']:.2f} for "
+            f"{_tok(trunc['k=3, no budget, max_tokens=2304']['tokens'])}, resamples included) and none with "
+            f"`thinking_budget=2048` ({trunc['k=3, T=2k, server forcing, max_tokens=2304']['accuracy']:.2f} for "
+            f"{_tok(trunc['k=3, T=2k, server forcing, max_tokens=2304']['tokens'])}). Client forcing gives the same "
+            f"verdicts for {_tok(trunc['k=3, T=2k, client forcing, max_tokens=2304']['tokens'])}: each forced vote is "
+            "one more request that re-reads the prompt and the reasoning (prefix caching makes that cheap to "
+            "compute, not to count). Prefer `forcing=\"server\"` where the server has a reasoning parser."
+        ),
+    ]
+    if len({r["n"] for r in report["cells"]}) > 1:
+        big = max(r["n"] for r in report["cells"])
+        sentences.insert(
+            3,
+            lambda: (
+                f"- **Best of {big}** (larger errors; the model is the steadier guide) ranks them the same way: one "
+                f"vote at 4k {at('k=1, T=4k', big)}, three at 1k {at('k=3, T=1k', big)}; three decided at 8k "
+                f"{at('k=3, T=8k, decided', big)}, seven at 1k {at('k=7, T=1k', big)}; escalation with three votes "
+                f"{at('k=3, T=1k -> 8k', big)}, one vote at 8k {at('k=1, T=8k', big)}."
+            )
+        )
+    for sentence in sentences:
+        try:
+            rules.append(sentence())
+        except KeyError:
+            pass
+    if len(rules) == 1:
+        return []
+    return ["\n".join(rules[:1] + [textwrap.fill(r, 100, subsequent_indent="  ", break_on_hyphens=False)
+                                    for r in rules[1:]])]  # fmt: skip
 
 
 # -- the plot (hand-written SVG) -----------------------------------------------------------------
@@ -399,6 +480,12 @@ COLORS = {
     "escalation": "#d62728",
     "decided": "#9467bd",
 }
+SHADES = {
+    "grid": ("#98df8a", "#2ca02c", "#1a5e1a"),
+    "escalation": ("#f08080", "#b22222"),
+    "decided": ("#b39ddb", "#5e35b1"),
+}
+"""Families drawn as one line per k: their lines' colours, from the smallest k, light to dark."""
 MARKS = {"votes": "circle", "budget": "square", "grid": "circle", "escalation": "triangle", "decided": "diamond"}
 
 
@@ -491,8 +578,11 @@ def svg_plot(report: dict[str, Any], path: Path) -> None:
             f'<text transform="translate({x0 - 48},{top + ph / 2}) rotate(-90)" text-anchor="middle">'
             "P(selected = best)</text>"
         )
+        shades = {family: iter(colors) for family, colors in SHADES.items()}
         for family, name, line in _series(rows):
             color, kind = COLORS[family], MARKS[family]
+            if family in shades:
+                color = next(shades[family], color)
             legend[name] = (color, kind)
             dash = ' stroke-dasharray="1,3"' if family == "grid" else ""
             pts = " ".join(f"{sx(r['tokens']):.1f},{sy(r['accuracy']):.1f}" for r in line)
@@ -504,6 +594,11 @@ def svg_plot(report: dict[str, Any], path: Path) -> None:
                     f'<polyline points="{mpts}" fill="none" stroke="{color}" stroke-width="0.8" '
                     'stroke-dasharray="4,3" opacity="0.7"/>'
                 )
+            if family == "grid" and line:  # name each line at its last point (T = 8k)
+                end = line[-1]
+                tag = f"k={end['setting']['votes']}"
+                out.append(f'<text x="{sx(end["tokens"]) + 7:.1f}" y="{sy(end["accuracy"]) + 14:.1f}" '
+                           f'fill="{color}" font-size="10">{tag}</text>')  # fmt: skip
             for r in line:
                 x, y = sx(r["tokens"]), sy(r["accuracy"])
                 y1, y2 = sy(r["accuracy"] - r["stderr"]), sy(r["accuracy"] + r["stderr"])
@@ -521,7 +616,7 @@ def svg_plot(report: dict[str, Any], path: Path) -> None:
     note_y = y + 4 * 20 + 12
     out.append(
         f'<text x="{left}" y="{note_y}">Filled: measured (± one standard error). Hollow, dashed: the Monte-Carlo '
-        "model. Dotted green lines: the k x T grid, one line per k.</text>"
+        "model. Dotted green lines: the k x T grid, one line per k over T = 1k .. 8k.</text>"
     )
     out.append("</svg>")
     path.write_text("\n".join(out) + "\n")
