@@ -137,7 +137,7 @@ class VLLMBackend(Backend):
         outputs = self._engine(lambda: self.llm.chat([p.messages for p in prompts], [self._sampling(p) for p in prompts],
                                                      use_tqdm=False))  # fmt: skip
         latency = time.monotonic() - started
-        samples = [self._samples(output, latency, prompt.thinking) for prompt, output in zip(prompts, outputs)]
+        samples = [self._samples(out, latency, prompt.thinking) for prompt, out in zip(prompts, outputs, strict=True)]
         continued = self._continue_cut(prompts, outputs, samples)
         return [Generation(s, requests=1 + extra) for s, extra in zip(samples, continued, strict=True)]
 
