@@ -33,7 +33,9 @@ class JudgmentCache:
         self._db.execute("CREATE TABLE IF NOT EXISTS votes (key TEXT PRIMARY KEY, vote TEXT NOT NULL)")
 
     @staticmethod
-    def key(fingerprint: str, query: str, first: str, second: str, index: int, limits: list[object] | None = None) -> str:
+    def key(
+        fingerprint: str, query: str, first: str, second: str, index: int, limits: list[object] | None = None
+    ) -> str:
         """The key of one vote; `limits` are its thinking budget's (budget, forcing, max_tokens),
         absent without a budget so that the keys of votes without one are as before budgets."""
         parts: list[object] = [fingerprint, query, first, second, index]

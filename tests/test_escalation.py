@@ -15,7 +15,6 @@ from conftest import quality
 
 from rrm_select import (
     EloSelector,
-    HTTPJudge,
     InvalidArgumentError,
     KnockoutSelector,
     Prompt,

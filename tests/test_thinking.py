@@ -112,13 +112,14 @@ def test_a_vote_that_closes_its_reasoning_within_the_budget_is_not_forced() -> N
     assert [(v.verdict, v.forced, v.reasoning_tokens) for v in two.votes] == [(1, False, None)] * 2
 
 
-@pytest.mark.parametrize("client", ["http", "litellm"])
+@pytest.mark.parametrize("client", ["http", "litellm", "fleet"])
 def test_client_forcing_continues_each_cut_vote_from_the_reasoning_it_wrote(client: str) -> None:
     with FakeOpenAIServer(thinking_judge) as server:
         if client == "http":
             judge: Any = http_judge(server, thinking_budget=8, forcing="client")
-        else:
-            judge = LiteLLMJudge("hosted_vllm/rrm", api_base=server.api_base, thinking_budget=8, forcing="client")
+        else:  # litellm's text completion, of one server or of a Router over two (the same one here)
+            api_base = server.api_base if client == "litellm" else [server.api_base, server.api_base + "/"]
+            judge = LiteLLMJudge("hosted_vllm/rrm", api_base=api_base, thinking_budget=8, forcing="client")
         ballot = asyncio.run(judge.ajudge([VoteRequest("Which?", TEXTS[0], TEXTS[1], 2)]))[0]
     first, *continuations = server.requests
     assert set(server.paths) == {"/v1/completions"} and ballot.requests == 3  # one start, two continuations

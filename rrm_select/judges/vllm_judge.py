@@ -72,9 +72,11 @@ class VLLMBackend(Backend):
         sampling: dict[str, Any] | None = None,
     ) -> None:
         check_sampling(max_tokens, temperature, top_p)
-        owned = {"n", "temperature", "top_p", "max_tokens", "structured_outputs", "thinking_token_budget"}
-        if sampling and owned & sampling.keys():
-            raise InvalidArgumentError(f"these are set by the judge and cannot be in sampling: {sorted(owned & sampling.keys())}")
+        owned = {"n", "temperature", "top_p", "max_tokens", "structured_outputs", "thinking_token_budget"} & (
+            sampling or {}
+        ).keys()
+        if owned:
+            raise InvalidArgumentError(f"these are set by the judge and cannot be in sampling: {sorted(owned)}")
         self.sampling = dict(sampling or {})
         self._vllm = _import_vllm()
         self.llm = llm
@@ -85,7 +87,8 @@ class VLLMBackend(Backend):
         self.max_tokens = max_tokens
         self.verdict_regex = verdict_regex
         reasoning = getattr(llm.llm_engine.vllm_config, "reasoning_config", None)
-        self.forcing_modes = frozenset({"server", "client"} if reasoning is not None and reasoning.enabled else {"client"})
+        engine_forces = reasoning is not None and reasoning.enabled
+        self.forcing_modes = frozenset({"server", "client"} if engine_forces else {"client"})
         tokenizer = llm.get_tokenizer()
         self._think_start = tokenizer.encode(THINK_START, add_special_tokens=False)
         self._think_end = tokenizer.encode(THINK_END, add_special_tokens=False)
@@ -134,10 +137,10 @@ class VLLMBackend(Backend):
 
     def _chat_batch(self, prompts: list[Prompt]) -> list[Generation]:
         started = time.monotonic()
-        outputs = self._engine(lambda: self.llm.chat([p.messages for p in prompts], [self._sampling(p) for p in prompts],
-                                                     use_tqdm=False))  # fmt: skip
+        messages, params = [p.messages for p in prompts], [self._sampling(p) for p in prompts]
+        outputs = self._engine(lambda: self.llm.chat(messages, params, use_tqdm=False))
         latency = time.monotonic() - started
-        samples = [self._samples(output, latency, prompt.thinking) for prompt, output in zip(prompts, outputs)]
+        samples = [self._samples(out, latency, prompt.thinking) for prompt, out in zip(prompts, outputs, strict=True)]
         continued = self._continue_cut(prompts, outputs, samples)
         return [Generation(s, requests=1 + extra) for s, extra in zip(samples, continued, strict=True)]
 
