@@ -1,8 +1,9 @@
 """Issue 13, measured: selection accuracy for the judge's tokens with a thinking judge, scaled by
 votes (parallel), by thinking budget (sequential), by both, and by escalation.
 
-    python benchmarks/thinking.py            # the full run (a few minutes on 2 cores)
+    python benchmarks/thinking.py            # the full run (about 8 minutes on 2 cores)
     python benchmarks/thinking.py --quick    # a smoke run (under a minute), written to a temp folder
+    python benchmarks/thinking.py --rewrite  # the tables, plot and README block again from thinking.json
 
 The judge is the simulated thinking RRM of benchmarks/sim_judge.py (``Profile(thinking=True)``,
 in its own process, no latency) behind a real `HTTPJudge`: each vote reasons for a length drawn
@@ -351,7 +352,11 @@ def tables(report: dict[str, Any]) -> str:
         "`early_stop=\"decided\"`: a match's first wave at the short budget, further waves, only when it was split, "
         "at the long one, `decided` = the same votes and early stop at one budget). `forced` is the share of "
         "samples whose reasoning was closed at the budget (counted by the server). "
-        f"{within} of {len(modelled)} modelled cells are within two standard errors of the model."
+        f"{within} of {len(modelled)} modelled cells are within two standard errors of the model. The cells are "
+        "paired: every one plays the same candidates and brackets, and shares the judge's samples (a sample's "
+        "draws depend on its prompt, not on the setting, and its luck is the same at every budget), so their "
+        "deviations from the model move together and comparisons between cells are sharper than their errors "
+        "suggest."
     )
     parts.append(suite_report._table(header, rows))
     for n in ns:
@@ -367,7 +372,7 @@ def tables(report: dict[str, Any]) -> str:
         f"**Truncation** (knockout, N={plan['truncation_n']}, k={plan['truncation_k']}, "
         f"{plan['truncation_selections']} selections per row): samples lost = cut at max_tokens before their "
         "verdict (resampled by the judge up to twice, then an abstention), as a share of the samples the server "
-        "wrote."
+        "wrote. Not modelled (the model has no resampling)."
     )
     parts.append(
         suite_report._table(
@@ -391,12 +396,25 @@ def tables(report: dict[str, Any]) -> str:
     return "\n\n".join(wrapped) + "\n"
 
 
+def _close_pairs(budget: int = 1024, gap: float = 0.05, trials: int = 200_000) -> dict[str, float]:
+    """Two votes at `budget` on pairs less than `gap` apart (the model): how often they agree, and
+    how often an agreeing pair prefers the worse candidate."""
+    rng = np.random.default_rng(0)
+    gaps = rng.random(trials) * gap
+    model = asdict(Profile(thinking=True))
+    one, two = (montecarlo.thinking_right(gaps, budget, model, rng) for _ in range(2))
+    agree = one == two
+    return {"agree": float(agree.mean()), "wrong": float((~one & agree).sum() / agree.sum())}
+
+
 def rule_of_thumb(report: dict[str, Any]) -> list[str]:
     """The rule of thumb the figures support, with the figures of this run (measured, and the
     model in brackets); a sentence whose cells this run lacks is left out."""
     cells = {(r["label"], r["n"]): r for r in report["cells"]}
     trunc = {r["label"]: r for r in report["truncation"]}
     n = min(r["n"] for r in report["cells"])
+
+    close = _close_pairs()
 
     def at(label: str, where: int = n) -> str:
         r = cells[(label, where)]
@@ -421,7 +439,8 @@ def rule_of_thumb(report: dict[str, Any]) -> list[str]:
         lambda: (
             '- **Then add votes at a long budget, with `early_stop="decided"`**: three votes at 8k '
             f"{at('k=3, T=8k, decided')} (off: {at('k=3, T=8k')}; deciding early saves "
-            f"{saved('k=3, T=8k', 'k=3, T=8k, decided')} of the tokens and cannot change a majority), five "
+            f"{saved('k=3, T=8k', 'k=3, T=8k, decided')} of the tokens and cannot change a majority, so the model "
+            "is the same for both, and a gap between the two measured figures is noise), five "
             f"{at('k=5, T=8k, decided')} (off: {at('k=5, T=8k')}, {saved('k=5, T=8k', 'k=5, T=8k, decided')} saved). "
             f"At equal tokens this beats more votes at short budgets: seven at 1k {at('k=7, T=1k')}, five at 2k "
             f"{at('k=5, T=2k')}, against three at 4k {at('k=3, T=4k, decided')} and at 8k "
@@ -432,8 +451,10 @@ def rule_of_thumb(report: dict[str, Any]) -> list[str]:
             f"vote per match and does as well as one: three votes {at('k=3, T=1k -> 8k')} against one at 8k "
             f"{at('k=1, T=8k')}; five votes {at('k=5, T=1k -> 8k')} against three decided at 4k "
             f"{at('k=3, T=4k, decided')}. Short votes that agree settle a match, and on a close pair they are little "
-            "better than a coin: they agree about half the time, and then nearly as often on the worse candidate, "
-            "so what escalation saves on easy matches it partly loses on the close ones that decide the best. "
+            f"better than a coin: on pairs less than 0.05 apart, the two 1k votes of a three-vote match agree "
+            f"{_pct(close['agree'])} of the time, and then on the worse candidate {_pct(close['wrong'])} of the "
+            "time (the model), so what escalation saves on easy matches it partly loses on the close ones that "
+            "decide the best. "
             "(1024, 4096) is cheaper and a little worse "
             f"({at('k=3, T=1k -> 4k')})."
         ),
@@ -454,9 +475,10 @@ def rule_of_thumb(report: dict[str, Any]) -> list[str]:
         sentences.insert(
             3,
             lambda: (
-                f"- **Best of {big}** (larger errors; the model is the steadier guide) ranks them the same way: one "
-                f"vote at 4k {at('k=1, T=4k', big)}, three at 1k {at('k=3, T=1k', big)}; three decided at 8k "
-                f"{at('k=3, T=8k, decided', big)}, seven at 1k {at('k=7, T=1k', big)}; escalation with three votes "
+                f"- **Best of {big}** follows the same order in the model; the measured cells, with errors near "
+                "±0.04, mostly agree: one vote at 4k "
+                f"{at('k=1, T=4k', big)}, three at 1k {at('k=3, T=1k', big)}; three decided at 4k "
+                f"{at('k=3, T=4k, decided', big)}, seven at 1k {at('k=7, T=1k', big)}; escalation with three votes "
                 f"{at('k=3, T=1k -> 8k', big)}, one vote at 8k {at('k=1, T=8k', big)}."
             )
         )
@@ -467,8 +489,9 @@ def rule_of_thumb(report: dict[str, Any]) -> list[str]:
             pass
     if len(rules) == 1:
         return []
-    return ["\n".join(rules[:1] + [textwrap.fill(r, 100, subsequent_indent="  ", break_on_hyphens=False)
-                                    for r in rules[1:]])]  # fmt: skip
+    head = textwrap.fill(rules[0], 100, break_on_hyphens=False)
+    items = [textwrap.fill(r, 100, subsequent_indent="  ", break_on_hyphens=False) for r in rules[1:]]
+    return ["\n".join([head, *items])]
 
 
 # -- the plot (hand-written SVG) -----------------------------------------------------------------
@@ -634,7 +657,12 @@ def write(report: dict[str, Any], out: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a smoke run into a temporary folder")
+    rewrite = "rewrite thinking.md, thinking.svg and the README block from thinking.json, without a run"
+    parser.add_argument("--rewrite", action="store_true", help=rewrite)
     args = parser.parse_args()
+    if args.rewrite:
+        _publish(json.loads((RESULTS / "thinking.json").read_text()), RESULTS)
+        return
     plan = QUICK if args.quick else Plan()
     out = Path(tempfile.mkdtemp(prefix="thinking-")) if args.quick else RESULTS
     command = "python benchmarks/thinking.py" + (" --quick" if args.quick else "")
@@ -663,14 +691,20 @@ def main() -> None:
         "plan": plan_dict,
         "profile": asdict(Profile(thinking=True, seed=plan.seed)),
     }
+    if args.quick:
+        print(write(report, out))
+        print(f"results in {out}")
+    else:
+        _publish(report, out)
+
+
+def _publish(report: dict[str, Any], out: Path) -> None:
+    """Write the results into `out` and the README block."""
     markdown = write(report, out)
     print(markdown)
-    if not args.quick:
-        image = ("Accuracy against judge tokens with a thinking judge", "benchmarks/results/thinking.svg")
-        if suite_report.update_readme(README, markdown, markers=MARKERS, image=image):
-            print(f"README block rewritten; results in {out}")
-    else:
-        print(f"results in {out}")
+    image = ("Accuracy against judge tokens with a thinking judge", "benchmarks/results/thinking.svg")
+    if suite_report.update_readme(README, markdown, markers=MARKERS, image=image):
+        print(f"README block rewritten; results in {out}")
 
 
 if __name__ == "__main__":
