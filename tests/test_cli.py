@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from conftest import prefer_quality, quality
-from fake_openai import FakeOpenAIServer, Reply
+from fake_openai import Choice, FakeOpenAIServer, Reply
 
 from rrm_select.cli import main
 
@@ -255,6 +255,18 @@ def test_select_command(tmp_path: Path, server: FakeOpenAIServer, capsys, monkey
     assert main(["select", "--query", "q", "--method", "elo", *judge_args(server)]) == 0
     table = capsys.readouterr().out
     assert table.startswith("best: [1] y 4") and "rank cand  rating" in table
+
+
+def test_verdict_rule_option(tmp_path: Path, monkeypatch, capsys) -> None:
+    # A good box, then a malformed last one: the reference rule reads no verdict, the lenient
+    # rule (rrm_select's rule before the reference one became the default) reads the good one.
+    answer = Choice("Both.\n</think>\n\n\\boxed{Assistant 2} and so \\boxed{Assistant")
+    with FakeOpenAIServer(lambda body: Reply(choices=[answer] * body.get("n", 1))) as fake:
+        for rule, abstained in (("reference", 1), ("lenient", 0)):
+            monkeypatch.setattr(sys, "stdin", io.StringIO('["a", "b"]'))
+            options = ["--json", "--max-attempts", "1", "--verdict-rule", rule, *judge_args(fake)]
+            assert main(["select", "--query", "q", *options]) == 0
+            assert json.loads(capsys.readouterr().out)["usage"]["abstentions"] == abstained
 
 
 def _run_cli(args: list[str], **popen: Any) -> subprocess.Popen:

@@ -112,6 +112,9 @@ def _judge_options(parser: argparse.ArgumentParser) -> None:
     judge.add_argument("--max-attempts", type=int, default=6, help="attempts per request on transient failures")
     judge.add_argument("--max-text-chars", type=int, metavar="CHARS", help="cut a query or candidate longer than "
                        "CHARS to its first and last CHARS/2 characters (default: send whole, refuse what is too long)")  # fmt: skip
+    judge.add_argument("--verdict-rule", choices=list(RRMFormat.versions), default="reference",
+                       help="how a verdict is read: the RRM reference code's rule, or the lenient one rrm_select "
+                       "used before (its cached votes stay valid)")  # fmt: skip
     judge.add_argument("--force-verdict", type=int, metavar="CHARS", help="structured outputs: at most CHARS of "
                        "reasoning, then a forced verdict (for weak judges)")  # fmt: skip
     method = parser.add_argument_group("selection")
@@ -158,8 +161,9 @@ def _budgets(value: str) -> tuple[int, ...]:
 
 
 def judge_format(args: argparse.Namespace) -> RRMFormat:
-    """The prompt format the judge renders with (``--max-text-chars``)."""
-    return RRMFormat(max_text_chars=args.max_text_chars)
+    """The prompt format the judge renders with and reads verdicts by (``--max-text-chars``,
+    ``--verdict-rule``)."""
+    return RRMFormat(max_text_chars=args.max_text_chars, verdict_rule=args.verdict_rule)
 
 
 def thinking_options(args: argparse.Namespace) -> dict[str, Any]:
