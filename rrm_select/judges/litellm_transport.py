@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +35,9 @@ LITELLM_OWNED_KEYS = OWNED_KEYS | {"api_base", "api_key", "num_retries", "timeou
 """litellm call arguments the transport and the judge set themselves."""
 
 
+_UNAWAITED_LITELLM = r"coroutine '(BaseLLMHTTPHandler|OpenAI\w*|Azure\w*)\.\w+' was never awaited"
+
+
 def import_litellm() -> Any:
     """litellm, imported on first use and quiet (shared by every part of rrm_select that calls it).
 
@@ -47,6 +51,10 @@ def import_litellm() -> Any:
     except ImportError as exc:  # pragma: no cover - litellm is a core dependency
         raise MissingDependencyError("LiteLLMJudge needs litellm: pip install rrm-select") from exc
     litellm.suppress_debug_info = True
+    # litellm.acompletion builds the provider's coroutine in a worker thread and then awaits it;
+    # a call cancelled meanwhile (a run stopping at a failed row) leaves it unawaited, nothing
+    # was sent, and Python would warn about it at exit.
+    warnings.filterwarnings("ignore", message=_UNAWAITED_LITELLM, category=RuntimeWarning)
     return litellm
 
 
