@@ -183,7 +183,7 @@ def test_dry_run_counts_texts_as_they_will_be_sent(tmp_path: Path, capsys: pytes
     ("argv", "message"),
     [
         (["filter", "missing.jsonl", "-o", "x.jsonl", "--model", "m"], "does not exist"),
-        (["filter", "{bad}", "-o", "x.jsonl"], "no judge: give --model"),
+        (["filter", "{bad}", "-o", "x.jsonl"], "no judge: set model"),
         (["filter", "{bad}", "-o", "x.jsonl", "--model", "m", "--votes", "0"], "votes must be an integer >= 1"),
         (["filter", "{garbage}", "-o", "x.jsonl", "--model", "m"], "is not valid JSON"),
         (["filter", "{bad}", "-o", "x.jsonl", "--vllm", "m", "--vllm-arg", "nonsense"], "wants KEY=VALUE"),

@@ -28,7 +28,8 @@ from rrm_select import (
     SwissSelector,
     match_cost,
 )
-from rrm_select.filter.cli import build_parser, main, make_judge, make_selector, render, thinking_options
+from rrm_select.filter.cli import build_parser, main, make_judge, make_selector, render, settings_of
+from rrm_select.settings import thinking_options
 from rrm_select.judges.scripted import Preference
 from rrm_select.voting import MatchCost, next_wave
 
@@ -287,8 +288,8 @@ def test_the_command_line_options_reach_the_selector_and_the_judge() -> None:
     assert args.thinking_budgets == (SHORT, LONG) and args.max_tokens is None
     selector = make_selector(judge_of(Thinker()), args)
     assert selector.rules["thinking_budgets"] == (SHORT, LONG) and selector.rules["token_budget"] == 5000
-    assert thinking_options(args) == {"thinking_budget": 2048, "forcing": "client"}
-    assert thinking_options(parse()) == {}  # nothing given: the judge's own defaults
+    assert thinking_options(settings_of(args)) == {"thinking_budget": 2048, "forcing": "client"}
+    assert thinking_options(settings_of(parse())) == {}  # nothing given: the judge's own defaults
 
 
 def test_bad_thinking_budgets_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -20,35 +20,32 @@ from typing import Any, get_args
 
 from rrm_select import (
     EarlyStop,
-    EloSelector,
     Forcing,
-    Hedge,
-    HTTPJudge,
     InvalidArgumentError,
     Judge,
     JudgeError,
     JudgmentCache,
-    KnockoutSelector,
-    LiteLLMJudge,
     MissingDependencyError,
     OrderPolicy,
-    RetryPolicy,
     RRMError,
     RRMFormat,
     ScriptedBackend,
     Selection,
     Selector,
-    SelectorOptions,
-    SwissSelector,
-    VLLMJudge,
+)
+from rrm_select.settings import (
+    DEFAULTS,
+    SELECTORS,
+    Settings,
+    build_judge,
+    build_selector,
+    judge_format,
+    settings_from,
+    thinking_options,
 )
 
 EXIT_INVALID = 2
 EXIT_JUDGE = 3
-
-# What --method names: each selector's own method name.
-SELECTORS: dict[str, type[Selector]] = {cls.method: cls for cls in (KnockoutSelector, EloSelector, SwissSelector)}
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -92,47 +89,47 @@ def _judge_options(parser: argparse.ArgumentParser) -> None:
     judge = parser.add_argument_group("judge")
     judge.add_argument("--model", help="litellm model, e.g. hosted_vllm/Reward-Reasoning/RRM-7B (with --client "
                        "http: the name the server serves, e.g. Reward-Reasoning/RRM-7B)")  # fmt: skip
-    judge.add_argument("--client", choices=["litellm", "http"], default="litellm", help="how to reach --api-base: "
+    judge.add_argument("--client", choices=["litellm", "http"], default=DEFAULTS.client, help="how to reach --api-base: "
                        "litellm (any provider, fleets) or http (one OpenAI-compatible server, far less client CPU)")  # fmt: skip
     judge.add_argument("--api-base", action="append", help="OpenAI-compatible endpoint, e.g. "
                        "http://127.0.0.1:8000/v1; repeat it for a fleet of servers of the model")  # fmt: skip
-    judge.add_argument("--api-key-env", default="RRM_API_KEY", help="environment variable holding the API key")
+    judge.add_argument("--api-key-env", default=DEFAULTS.api_key_env, help="environment variable holding the API key")
     judge.add_argument("--vllm", metavar="MODEL", help="run MODEL in-process with vLLM instead of an endpoint")
     judge.add_argument("--vllm-arg", action="append", default=[], metavar="KEY=VALUE",
                        help="with --vllm: an engine option, e.g. max_model_len=4096 (repeatable; JSON values)")  # fmt: skip
-    judge.add_argument("--concurrency", type=int, default=64, help="judge requests in flight at once")
+    judge.add_argument("--concurrency", type=int, default=DEFAULTS.concurrency, help="judge requests in flight at once")
     judge.add_argument("--max-tokens", type=int, help="tokens per vote, reasoning and answer (default: 8192; "
                        "with a thinking budget, the budget plus room for the verdict)")  # fmt: skip
     judge.add_argument("--thinking-budget", type=int, metavar="TOKENS", help="reasoning tokens per vote; a vote "
                        "still thinking then is closed and answers from what it has (budget forcing)")  # fmt: skip
     judge.add_argument("--forcing", choices=list(get_args(Forcing)), help="how reasoning is closed at the budget: "
                        "by the server (vLLM's thinking_token_budget; the default) or by the client")  # fmt: skip
-    judge.add_argument("--temperature", type=float, default=0.6)
-    judge.add_argument("--timeout", type=float, default=600.0, help="seconds per judge request")
-    judge.add_argument("--max-attempts", type=int, default=6, help="attempts per request on transient failures")
+    judge.add_argument("--temperature", type=float, default=DEFAULTS.temperature)
+    judge.add_argument("--timeout", type=float, default=DEFAULTS.timeout, help="seconds per judge request")
+    judge.add_argument("--max-attempts", type=int, default=DEFAULTS.max_attempts, help="attempts per request on transient failures")
     judge.add_argument("--max-text-chars", type=int, metavar="CHARS", help="cut a query or candidate longer than "
                        "CHARS to its first and last CHARS/2 characters (default: send whole, refuse what is too long)")  # fmt: skip
-    judge.add_argument("--verdict-rule", choices=list(RRMFormat.versions), default="reference",
+    judge.add_argument("--verdict-rule", choices=list(RRMFormat.versions), default=DEFAULTS.verdict_rule,
                        help="how a verdict is read: the RRM reference code's rule, or the lenient one rrm_select "
                        "used before (its cached votes stay valid)")  # fmt: skip
     judge.add_argument("--force-verdict", type=int, metavar="CHARS", help="structured outputs: at most CHARS of "
                        "reasoning, then a forced verdict (for weak judges)")  # fmt: skip
     method = parser.add_argument_group("selection")
-    method.add_argument("--method", choices=list(SELECTORS), default="knockout")
-    method.add_argument("--votes", type=int, default=1)
-    method.add_argument("--order", choices=list(get_args(OrderPolicy)), default="random")
-    method.add_argument("--seed", type=int, default=0)
+    method.add_argument("--method", choices=list(SELECTORS), default=DEFAULTS.method)
+    method.add_argument("--votes", type=int, default=DEFAULTS.votes)
+    method.add_argument("--order", choices=list(get_args(OrderPolicy)), default=DEFAULTS.order)
+    method.add_argument("--seed", type=int, default=DEFAULTS.seed)
     method.add_argument(
         "--early-stop",
         choices=list(get_args(EarlyStop)),
-        default="off",
+        default=DEFAULTS.early_stop,
         help="vote in waves and stop once the majority is decided (or confident)",
     )
-    method.add_argument("--confidence", type=float, default=0.95, help="for --early-stop confident")
+    method.add_argument("--confidence", type=float, default=DEFAULTS.confidence, help="for --early-stop confident")
     method.add_argument(
         "--finalists",
         type=int,
-        default=1,
+        default=DEFAULTS.finalists,
         help="knockout down to this many (a power of two), then a round robin among them",
     )
     method.add_argument("--budget", type=int, help="at most this many judge calls per selection (best so far after)")
@@ -160,85 +157,20 @@ def _budgets(value: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"want comma-separated token counts, e.g. 1024,8192, got {value!r}") from None
 
 
-def judge_format(args: argparse.Namespace) -> RRMFormat:
-    """The prompt format the judge renders with and reads verdicts by (``--max-text-chars``,
-    ``--verdict-rule``)."""
-    return RRMFormat(max_text_chars=args.max_text_chars, verdict_rule=args.verdict_rule)
-
-
-def thinking_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The judge's thinking options the command line gives (``--thinking-budget``,
-    ``--forcing``); those not given are left out, so the judge's own defaults hold."""
-    given = {"thinking_budget": args.thinking_budget, "forcing": args.forcing}
-    return {option: value for option, value in given.items() if value is not None}
+def settings_of(args: argparse.Namespace) -> Settings:
+    """The judge and selection settings the command line gives; the defaults for the rest."""
+    given = {name: getattr(args, name, None) for name in Settings.model_fields}
+    return settings_from({name: value for name, value in given.items() if value is not None}, what="option")
 
 
 def make_judge(args: argparse.Namespace) -> Judge:
     """The judge the command line describes: in-process vLLM, or an endpoint client."""
-    regex = RRMFormat().verdict_regex(args.force_verdict) if args.force_verdict else None
-    fmt = judge_format(args)
-    retry = RetryPolicy(max_attempts=args.max_attempts)
-    # Unset, max_tokens is the judge's to choose (it follows a thinking budget).
-    judging = {**thinking_options(args), **({} if args.max_tokens is None else {"max_tokens": args.max_tokens})}
-    if args.vllm:
-        if args.model or args.api_base:
-            raise InvalidArgumentError("give either --vllm MODEL or --model/--api-base, not both")
-        if args.hedge:
-            raise InvalidArgumentError("--hedge applies to endpoint judges (--model), not to in-process --vllm")
-        engine = dict(_engine_option(option) for option in args.vllm_arg)
-        return VLLMJudge(args.vllm, temperature=args.temperature, verdict_regex=regex, format=fmt, retry=retry,
-                         **judging, **engine)  # fmt: skip
-    if not args.model:
-        raise InvalidArgumentError("no judge: give --model (and --api-base for a local server) or --vllm MODEL")
-    endpoint = {
-        "api_key": os.environ.get(args.api_key_env),
-        "temperature": args.temperature,
-        **judging,
-        "timeout": args.timeout,
-        "max_concurrency": args.concurrency,
-        "verdict_regex": regex,
-        "format": fmt,
-        "retry": retry,
-        "hedge": Hedge(factor=args.hedge) if args.hedge else None,
-    }
-    if args.client == "http":
-        if not args.api_base or len(args.api_base) > 1:
-            raise InvalidArgumentError(
-                "--client http takes exactly one --api-base (use the litellm client for a fleet)"
-            )
-        return HTTPJudge(args.model, api_base=args.api_base[0], **endpoint)
-    api_base = args.api_base[0] if args.api_base and len(args.api_base) == 1 else args.api_base
-    return LiteLLMJudge(args.model, api_base=api_base, **endpoint)
-
-
-def _engine_option(option: str) -> tuple[str, Any]:
-    key, sep, value = option.partition("=")
-    if not sep or not key:
-        raise InvalidArgumentError(f"--vllm-arg wants KEY=VALUE, got {option!r}")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value  # a plain string, e.g. dtype=bfloat16
+    return build_judge(settings_of(args))
 
 
 def make_selector(judge: Judge, args: argparse.Namespace) -> Selector:
     """The selector the command line describes (``--method``, ``--votes``, ...), judging with `judge`."""
-    options = SelectorOptions(
-        votes=args.votes,
-        order=args.order,
-        early_stop=args.early_stop,
-        confidence=args.confidence,
-        budget=args.budget,
-        token_budget=args.token_budget,
-        deadline_s=args.deadline,
-        thinking_budgets=args.thinking_budgets,
-        seed=args.seed,
-    )
-    if args.method == "knockout":
-        return KnockoutSelector(judge, finalists=args.finalists, **options)
-    if args.finalists != 1:
-        raise InvalidArgumentError("--finalists applies to --method knockout only")
-    return SELECTORS[args.method](judge, **options)
+    return build_selector(settings_of(args), judge)
 
 
 def filter_selector(args: argparse.Namespace) -> Selector:
@@ -262,8 +194,9 @@ def run_filter(args: argparse.Namespace) -> int:
         from rrm_select.filter.dry_run import estimate
 
         # The run's own selector over a judge that is never called: a dry run needs no model or server.
-        never_called = Judge(ScriptedBackend(lambda query, first, second: None), format=judge_format(args),
-                             **thinking_options(args))  # fmt: skip
+        settings = settings_of(args)
+        never_called = Judge(ScriptedBackend(lambda query, first, second: None), format=judge_format(settings),
+                             **thinking_options(settings))  # fmt: skip
         print(estimate(rows, fields, make_selector(never_called, args), args))
         return 0
     if args.rows_in_flight < 1:

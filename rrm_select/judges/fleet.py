@@ -62,7 +62,7 @@ class FleetTransport(Transport):
     def __init__(self, router: Any, group: str, max_concurrency: int = 64, **litellm_kwargs: Any) -> None:
         check_positive_int("max_concurrency", max_concurrency)
         check_litellm_kwargs(litellm_kwargs)
-        entries = list(router.registry().deployments(group))
+        entries = _deployments(router, group)
         if not entries:
             raise InvalidArgumentError(f"the router has no deployments for model {group!r}")
         self.router = router
@@ -150,7 +150,7 @@ class FleetTransport(Transport):
         from litellm.types.router import RouterRateLimitError
 
         try:
-            entries = await self.router.select(model=self.group, kind="healthy")
+            entries = await _healthy_entries(self.router, self.group)
         except RouterRateLimitError:  # every deployment is in cooldown
             return []
         ids = (str(entry["model_info"]["id"]) for entry in entries)
@@ -164,3 +164,18 @@ class FleetTransport(Transport):
             chosen = random.choice([d for d in candidates if d.load / d.limit.limit == least])
             chosen.load += 1
         return chosen
+
+
+# litellm 1.110 moved the Router's lookups behind `registry()` and `select()`; the proxy extra
+# installs litellm 1.108, which has only the older names. Both are within the pin.
+def _deployments(router: Any, group: str) -> list[Any]:
+    if hasattr(router, "registry"):
+        return list(router.registry().deployments(group))
+    return list(router.get_model_list(model_name=group) or [])
+
+
+async def _healthy_entries(router: Any, group: str) -> list[Any]:
+    if hasattr(router, "registry"):
+        return list(await router.select(model=group, kind="healthy"))
+    entries = await router.async_get_healthy_deployments(model=group, request_kwargs={})
+    return [entries] if isinstance(entries, dict) else list(entries)
