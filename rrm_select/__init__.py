@@ -57,6 +57,17 @@ from rrm_select.wrappers import (
     selection_of,
 )
 
+
+
+def register_litellm() -> None:
+    """Register the litellm provider ``rrm_select`` (idempotent): then
+    ``litellm.completion(model="rrm_select/<generator model>", n=4, ...)`` returns the best of n,
+    judged as the ``rrm_select`` settings say (see `rrm_select.litellm_provider`)."""
+    from rrm_select.litellm_provider import register
+
+    register()
+
+
 __all__ = [
     "AiohttpTransport",
     "Backend",
@@ -116,6 +127,7 @@ __all__ = [
     "generation_usage_of",
     "match_cost",
     "query_text",
+    "register_litellm",
     "rerank",
     "run_sync",
     "selection_of",

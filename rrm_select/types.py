@@ -154,6 +154,10 @@ class Selection(_Record):
     stopped_early: StopReason | None = None
     """Set when the selection's call budget, deadline or token budget cut it short: the result is
     the best so far (matches that got no vote are ``decided_by="unplayed"``)."""
+    settings: dict[str, dict[str, Any]] | None = None
+    """Set when the selection was built from settings (the litellm provider): each setting's
+    ``value`` (an API key masked) and the ``source`` that set it (call, config, environment or
+    default)."""
 
     @property
     def best(self) -> str:
@@ -168,7 +172,8 @@ class Selection(_Record):
         `candidates`) and without the fields marked ``per_run`` here and in `Match` and `Vote`:
         what a repeated or resumed run reproduces byte for byte (``rrm-select filter --emit
         ranking`` writes it)."""
-        return self.model_dump(mode="json", exclude={"query": True, "candidates": True, **_per_run(Selection)})
+        unset = {"settings": True} if self.settings is None else {}
+        return self.model_dump(mode="json", exclude={"query": True, "candidates": True, **unset, **_per_run(Selection)})
 
 
 @functools.cache

@@ -107,15 +107,17 @@ def completion(
 def selection_of(response: Any) -> Selection:
     """The selection behind a response from `completion`/`acompletion`: every candidate, match
     and vote, and the judge's usage (`response.usage` is generation plus judging)."""
-    return _trace(response)["selection"]  # type: ignore[no-any-return]
+    return trace_of(response)["selection"]  # type: ignore[no-any-return]
 
 
 def generation_usage_of(response: Any) -> Usage:
     """What generating the n candidates cost (requests and tokens), before judging."""
-    return _trace(response)["generation_usage"]  # type: ignore[no-any-return]
+    return trace_of(response)["generation_usage"]  # type: ignore[no-any-return]
 
 
-def _trace(response: Any) -> dict[str, Any]:
+def trace_of(response: Any) -> dict[str, Any]:
+    """The rrm_select data a response carries (``selection``, ``generation_usage``), for apps
+    built on `acompletion` that add to it."""
     try:
         return response._hidden_params[_HIDDEN_KEY]  # type: ignore[no-any-return]
     except (AttributeError, KeyError, TypeError) as exc:
