@@ -44,6 +44,7 @@ from rrm_select.selectors.elo import EloSelector
 from rrm_select.selectors.knockout import KnockoutSelector
 from rrm_select.selectors.swiss import SwissSelector
 from rrm_select.selectors.tournament import SelectorOptions
+from rrm_select.streaming import ResponseStream, generic_chunks
 from rrm_select.sync_loop import run_sync
 from rrm_select.types import Match, Selection, Usage, Vote
 from rrm_select.voting import EarlyStop, OrderPolicy, match_cost
@@ -103,6 +104,7 @@ __all__ = [
     "RRMError",
     "RRMFormat",
     "Reranked",
+    "ResponseStream",
     "RetryPolicy",
     "Sample",
     "ScriptedBackend",
@@ -125,6 +127,7 @@ __all__ = [
     "completion",
     "derive_seed",
     "generation_usage_of",
+    "generic_chunks",
     "match_cost",
     "query_text",
     "register_litellm",

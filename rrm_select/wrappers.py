@@ -7,8 +7,10 @@ candidates already there while the rest are generated), pick the best with the j
 for `litellm.completion` keeps working. The selection trace is on the response (see
 `selection_of`) and `response.usage` adds the judge's tokens to the generator's.
 
-Streaming is refused with a clear error: the winner is known only after every candidate has
-been generated and judged, so there is nothing useful to stream early.
+With `stream=True` they return a `ResponseStream` of litellm stream chunks (sync or async, as
+called), for code written against a stream. The first token arrives only after the selection:
+every candidate is generated (without streaming) and judged first, and then the winner is
+replayed. `stream_options={"include_usage": True}` ends the stream with the usage chunk.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from rrm_select.conversation import BadRow, message_text, query_text
 from rrm_select.errors import InvalidArgumentError, RRMError
@@ -25,8 +27,12 @@ from rrm_select.judges.base import Judge
 from rrm_select.judges.litellm_transport import import_litellm
 from rrm_select.selectors.base import Selector
 from rrm_select.selectors.knockout import KnockoutSelector
+from rrm_select.streaming import ResponseStream
 from rrm_select.sync_loop import run_sync
 from rrm_select.types import Selection, Usage
+
+if TYPE_CHECKING:
+    from litellm.types.utils import ModelResponse
 
 T = TypeVar("T")
 _HIDDEN_KEY = "rrm_select"
@@ -39,21 +45,31 @@ async def acompletion(
     n: int = 4,
     selector: Selector | None = None,
     judge: Judge | None = None,
+    stream: bool = False,
+    stream_options: dict[str, Any] | None = None,
     **kwargs: Any,
-) -> Any:
+) -> ModelResponse | ResponseStream:
     """`litellm.acompletion` that returns the best of `n` candidates (see the module docstring).
 
     Args:
         model, messages, **kwargs: passed to ``litellm.acompletion`` for the candidates.
         n: how many candidates to generate (>= 1; 1 skips judging).
         selector: how to choose; or `judge`, for a `KnockoutSelector(judge)`.
+        stream: return the winner as a `ResponseStream` once it is chosen; the candidates are
+            generated without streaming either way (`stream_options` never reaches the generator).
+        stream_options: ``{"include_usage": True}`` ends the stream with a usage chunk.
     """
-    chooser = _chooser(selector, judge)
-    if kwargs.get("stream"):
-        raise InvalidArgumentError(
-            "stream=True is not supported: the best of n is known only once all n candidates are "
-            "generated and judged; call without stream and stream the returned text yourself"
-        )
+    response = await _best_of_n(model, messages, n, _chooser(selector, judge), kwargs)
+    if stream:
+        return ResponseStream(response, include_usage=bool((stream_options or {}).get("include_usage")))
+    return response
+
+
+async def _best_of_n(
+    model: str, messages: list[dict[str, Any]], n: int, chooser: Selector, kwargs: dict[str, Any]
+) -> ModelResponse:
+    """The selection itself: a finished response whose single choice is the winner (the
+    generator is never asked to stream; `acompletion` replays the winner when asked to)."""
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise InvalidArgumentError(f"n must be an integer >= 1, got {n!r}")
     try:
@@ -97,16 +113,22 @@ def completion(
     n: int = 4,
     selector: Selector | None = None,
     judge: Judge | None = None,
+    stream: bool = False,
+    stream_options: dict[str, Any] | None = None,
     **kwargs: Any,
-) -> Any:
-    """Sync `acompletion`; safe inside a running event loop."""
+) -> ModelResponse | ResponseStream:
+    """Sync `acompletion`; safe inside a running event loop. A stream is iterated with `for`."""
     chooser = _chooser(selector, judge)
-    return run_sync(acompletion(model=model, messages=messages, n=n, selector=chooser, **kwargs))
+    call = acompletion(
+        model=model, messages=messages, n=n, selector=chooser, stream=stream, stream_options=stream_options, **kwargs
+    )
+    return run_sync(call)
 
 
 def selection_of(response: Any) -> Selection:
-    """The selection behind a response from `completion`/`acompletion`: every candidate, match
-    and vote, and the judge's usage (`response.usage` is generation plus judging)."""
+    """The selection behind a response (or a `ResponseStream`) from `completion`/`acompletion`:
+    every candidate, match and vote, and the judge's usage (`response.usage` is generation plus
+    judging)."""
     return trace_of(response)["selection"]  # type: ignore[no-any-return]
 
 
@@ -116,8 +138,10 @@ def generation_usage_of(response: Any) -> Usage:
 
 
 def trace_of(response: Any) -> dict[str, Any]:
-    """The rrm_select data a response carries (``selection``, ``generation_usage``), for apps
-    built on `acompletion` that add to it."""
+    """The rrm_select data a response (or a `ResponseStream`) carries (``selection``,
+    ``generation_usage``), for apps built on `acompletion` that add to it."""
+    if isinstance(response, ResponseStream):
+        response = response.response
     try:
         return response._hidden_params[_HIDDEN_KEY]  # type: ignore[no-any-return]
     except (AttributeError, KeyError, TypeError) as exc:
