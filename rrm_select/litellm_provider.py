@@ -29,13 +29,15 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import litellm
-from litellm import CustomLLM
-from litellm.llms.custom_llm import CustomLLMError
-from litellm.types.utils import GenericStreamingChunk
+from rrm_select.judges.litellm_transport import import_litellm
 
-from rrm_select import InvalidArgumentError, Judge, JudgeError, JudgeUnavailableError, RRMError, Selector
-from rrm_select.settings import (
+litellm = import_litellm()  # first: it keeps litellm offline (its price list) and quiet
+from litellm import CustomLLM  # noqa: E402
+from litellm.llms.custom_llm import CustomLLMError  # noqa: E402
+from litellm.types.utils import GenericStreamingChunk  # noqa: E402
+
+from rrm_select import InvalidArgumentError, Judge, JudgeError, JudgeUnavailableError, RRMError, Selector  # noqa: E402
+from rrm_select.settings import (  # noqa: E402
     JUDGE_KEYS,
     SELECTION_KEYS,
     Resolved,
@@ -45,9 +47,9 @@ from rrm_select.settings import (
     environment_settings,
     resolve,
 )
-from rrm_select.streaming import generic_chunks
-from rrm_select.sync_loop import run_sync
-from rrm_select.wrappers import acompletion, selection_of, trace_of
+from rrm_select.streaming import generic_chunks  # noqa: E402
+from rrm_select.sync_loop import run_sync  # noqa: E402
+from rrm_select.wrappers import acompletion, selection_of, trace_of  # noqa: E402
 
 PROVIDER = "rrm_select"
 CALL_KEY = "rrm_select"

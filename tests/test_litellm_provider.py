@@ -186,7 +186,7 @@ def test_a_gateway_request_may_set_judge_settings_only_when_the_config_allows() 
     # What the proxy adds to every call it makes (tested for real in test_proxy.py).
     gateway = {"proxy_server_request": {"url": "http://proxy/v1/chat/completions", "body": {}}}
     with FakeOpenAIServer(make_script()) as server:
-        with pytest.raises(litellm.BadRequestError, match="may not set 'api_base'"):
+        with pytest.raises(litellm.BadRequestError, match="may not set 'model'"):
             litellm.completion(model="rrm_select/hosted_vllm/generator", messages=MESSAGES, n=2,
                                api_base=server.api_base, rrm_select=judge_settings(server), **gateway)  # fmt: skip
         response = litellm.completion(model="rrm_select/hosted_vllm/generator", messages=MESSAGES, n=2,
