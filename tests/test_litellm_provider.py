@@ -4,11 +4,15 @@ generator (plain chat requests) and the judge (RRM prompts). The proxy is tested
 from __future__ import annotations
 
 import asyncio
+import re
+import subprocess
+import sys
 from typing import Any
 
 import litellm
 import pytest
 from fake_openai import Choice, FakeOpenAIServer, Reply
+from test_readme import section
 from test_wrappers import MESSAGES, is_judge, make_script
 
 import rrm_select
@@ -193,3 +197,15 @@ def test_a_gateway_request_may_set_judge_settings_only_when_the_config_allows() 
                                       api_base=server.api_base, rrm_select=judge_settings(server),
                                       rrm_select_defaults={"requests_may_set_judge": True}, **gateway)  # fmt: skip
     assert response.choices[0].message.content == "answer with quality 8"
+
+
+def test_the_readme_sdk_example() -> None:
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", section("Use it from any app"), re.DOTALL)
+                if "register_litellm" in b]  # fmt: skip
+    with FakeOpenAIServer(make_script()) as server:
+        aimed = block.replace("http://127.0.0.1:8000/v1", server.api_base).replace("http://127.0.0.1:8001/v1",
+                                                                                   server.api_base)  # fmt: skip
+        done = subprocess.run([sys.executable, "-c", aimed], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["answer with quality 8", "{'value': 3, 'source': 'call'}"]
+    assert [r.get("n") for r in generation(server)] == [4]

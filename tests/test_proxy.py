@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
 import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +17,7 @@ import openai
 import pytest
 from fake_openai import Choice, FakeOpenAIServer, Reply, prompt_text
 from proxy_support import MASTER_KEY, LiteLLMProxy
+from test_readme import section
 from test_wrappers import QUALITIES, is_judge, make_script
 
 JUDGE_KEY = "sk-judge-secret-4711"
@@ -145,9 +149,28 @@ def test_a_generator_failure_keeps_its_status(proxy: LiteLLMProxy) -> None:
     assert failed.value.status_code == 429 and GENERATOR_KEY not in str(failed.value)
 
 
-def test_curl_as_in_the_readme(proxy: LiteLLMProxy) -> None:
-    body = {"model": "best-of-4", "messages": ask("curl question"), "rrm_select": {"votes": 1}}
-    done = subprocess.run(["curl", "-sS", f"{proxy.api_base}/chat/completions", "-H", f"Authorization: Bearer {MASTER_KEY}",
-                           "-H", "Content-Type: application/json", "-d", json.dumps(body)],
-                          capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
-    assert json.loads(done.stdout)["choices"][0]["message"]["content"] == BEST
+def readme_block(language: str, containing: str) -> str:
+    """The README's code block (in "Use it from any app") that contains `containing`, aimed at
+    the test's proxy."""
+    (block,) = [b for b in re.findall(rf"```{language}\n(.*?)```", section("Use it from any app"), re.DOTALL)
+                if containing in b]  # fmt: skip
+    return block
+
+
+def run_readme_block(proxy: LiteLLMProxy, command: list[str], block: str) -> str:
+    aimed = block.replace("http://127.0.0.1:4000", f"http://127.0.0.1:{proxy.port}")
+    done = subprocess.run([*command, aimed], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "LITELLM_MASTER_KEY": MASTER_KEY})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_the_readme_curl_request(proxy: LiteLLMProxy) -> None:
+    answer = json.loads(run_readme_block(proxy, ["bash", "-c"], readme_block("bash", "curl")))
+    assert answer["choices"][0]["message"]["content"] == BEST
+
+
+def test_the_readme_openai_client_request(proxy: LiteLLMProxy) -> None:
+    printed = run_readme_block(proxy, [sys.executable, "-c"], readme_block("python", "OpenAI(")).splitlines()
+    assert printed[0] == BEST
+    assert printed[1].startswith("[{") and "'votes': [" in printed[1]
