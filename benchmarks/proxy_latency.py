@@ -8,6 +8,8 @@ One loopback server plays the generator (answers after `--gen-latency` s) and th
 with the settings of examples/litellm_proxy.yaml (knockout, 1 vote); "proxy" is the real litellm
 proxy started with that config and called with the openai client. A knockout of 4 takes 2 judge
 rounds after generation, so the ideal latency is gen + 2 x judge (1.0 s with the defaults).
+With 50 at once the judge's default `max_concurrency` (64 requests in flight) splits the first
+round's 100 judge calls into two waves, so there the ideal is gen + 3 x judge (1.25 s).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import math
 import os
 import statistics
 import sys
@@ -37,6 +40,7 @@ from rrm_select import KnockoutSelector, LiteLLMJudge, acompletion
 RESULT = Path(__file__).resolve().parent / "results" / "proxy_latency.json"
 BEST = f"answer with quality {max(QUALITIES[:4])}"
 Call = Callable[[int], Awaitable[str | None]]
+JUDGE_LIMIT = 64  # LiteLLMJudge's default max_concurrency, in the proxy as here
 
 
 def script(args: argparse.Namespace) -> Callable[[dict[str, Any]], Reply]:
@@ -63,10 +67,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def run(call: Call, args: argparse.Namespace) -> dict[str, float]:
+async def run(call: Call, server: FakeOpenAIServer, args: argparse.Namespace) -> dict[str, float]:
     for i in range(args.warmup):
         await timed(call, -1 - i)
     sequential = [await timed(call, i) for i in range(args.sequential)]
+    server.max_in_flight = 0
     started = time.perf_counter()
     concurrent = await asyncio.gather(*(timed(call, args.sequential + i) for i in range(args.concurrent)))
     wall = time.perf_counter() - started
@@ -76,11 +81,12 @@ async def run(call: Call, args: argparse.Namespace) -> dict[str, float]:
         "concurrent_median_s": statistics.median(concurrent),
         "concurrent_max_s": max(concurrent),
         "concurrent_wall_s": wall,
+        "concurrent_max_in_flight": server.max_in_flight,  # at the loopback server
     }
     return {key: round(value, 3) for key, value in figures.items()}
 
 
-def ask(i: int) -> list[dict[str, str]]:
+def ask(i: int) -> list[Any]:  # chat messages, for litellm and the openai client alike
     return [{"role": "user", "content": f"question {i}"}]
 
 
@@ -95,20 +101,20 @@ async def measure(server: FakeOpenAIServer, proxy: LiteLLMProxy, args: argparse.
     async with openai.AsyncOpenAI(base_url=proxy.api_base, api_key=MASTER_KEY, max_retries=0, timeout=120) as client:
 
         async def proxied(i: int) -> str | None:
-            response = await client.chat.completions.create(model="best-of-4", messages=ask(i))  # type: ignore[arg-type]
+            response = await client.chat.completions.create(model="best-of-4", messages=ask(i))
             return response.choices[0].message.content
 
-        results = {"direct": await run(direct, args), "proxy": await run(proxied, args)}
+        results = {"direct": await run(direct, server, args), "proxy": await run(proxied, server, args)}
     results["proxy_minus_direct"] = {k: round(results["proxy"][k] - v, 3) for k, v in results["direct"].items()}
     return results
 
 
-def table(results: dict[str, Any], ideal: float) -> str:
-    rows = [f"| figure (ideal {ideal:.2f} s) | direct | proxy | proxy - direct |", "|---|---:|---:|---:|"]
+def table(results: dict[str, Any]) -> str:
+    rows = ["| figure | direct | proxy | proxy - direct |", "|---|---:|---:|---:|"]
     for key in results["direct"]:
         name = key.removesuffix("_s").replace("_", " ")
-        rows.append(f"| {name} | {results['direct'][key]:.3f} | {results['proxy'][key]:.3f} "
-                    f"| {results['proxy_minus_direct'][key]:+.3f} |")  # fmt: skip
+        rows.append(f"| {name} | {results['direct'][key]:g} | {results['proxy'][key]:g} "
+                    f"| {results['proxy_minus_direct'][key]:+g} |")  # fmt: skip
     return "\n".join(rows)
 
 
@@ -130,13 +136,16 @@ def main() -> None:
                "RRM_SELECT_API_BASE": server.api_base, "RRM_API_KEY": "k"}  # fmt: skip
         with LiteLLMProxy(env=env) as proxy:
             results = asyncio.run(measure(server, proxy, args))
-    ideal = args.gen_latency + 2 * args.judge_latency
+    waves = math.ceil(2 * args.concurrent / JUDGE_LIMIT) + math.ceil(args.concurrent / JUDGE_LIMIT)
+    ideal = {"ideal_sequential_s": args.gen_latency + 2 * args.judge_latency,
+             "ideal_concurrent_s": args.gen_latency + waves * args.judge_latency}  # fmt: skip
     settings = {key: value for key, value in vars(args).items() if key != "out"}
-    report = {"settings": {**settings, "n": 4, "method": "knockout", "votes": 1, "ideal_s": ideal},
+    report = {"settings": {**settings, "n": 4, "method": "knockout", "votes": 1, **ideal},
               "machine": {"cores": os.cpu_count()}, **results}  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(table(results, ideal))
+    print(f"ideal: {ideal['ideal_sequential_s']:g} s sequential, {ideal['ideal_concurrent_s']:g} s concurrent")
+    print(table(results))
 
 
 if __name__ == "__main__":

@@ -157,8 +157,13 @@ def compact_trace(selection: Any) -> dict[str, Any]:
         "winner": selection.best_index,
         "ranking": list(selection.ranking),
         "matches": [
-            {"a": m.a, "b": m.b, "winner": m.winner, "decided_by": m.decided_by,
-             "votes": [v.verdict for v in m.votes]}  # fmt: skip
+            {
+                "a": m.a,
+                "b": m.b,
+                "winner": m.winner,
+                "decided_by": m.decided_by,
+                "votes": [v.verdict for v in m.votes],
+            }  # fmt: skip
             for m in selection.matches
         ],
         "usage": selection.usage.model_dump(mode="json"),

@@ -13,10 +13,9 @@ import argparse
 import asyncio
 import functools
 import json
-import os
 import sys
 from pathlib import Path
-from typing import Any, get_args
+from typing import get_args
 
 from rrm_select import (
     EarlyStop,
