@@ -163,7 +163,7 @@ def compact_trace(selection: Any) -> dict[str, Any]:
                 "winner": m.winner,
                 "decided_by": m.decided_by,
                 "votes": [v.verdict for v in m.votes],
-            }  # fmt: skip
+            }
             for m in selection.matches
         ],
         "usage": selection.usage.model_dump(mode="json"),

@@ -110,6 +110,17 @@ def test_a_judge_that_stays_down_is_a_503_naming_it_without_its_key() -> None:
     assert "sk-judge-secret" not in message and "sk-generator-secret" not in message
 
 
+def test_a_judge_that_refuses_is_a_502() -> None:
+    def script(body: dict[str, Any]) -> Reply:
+        return Reply(status=401, error="bad key") if is_judge(body) else make_script()(body)
+
+    with FakeOpenAIServer(script) as server:
+        with pytest.raises(litellm.BadGatewayError, match="the judge refused the request") as failed:
+            litellm.completion(model="rrm_select/hosted_vllm/generator", messages=MESSAGES, n=2,
+                               api_base=server.api_base, rrm_select=judge_settings(server, api_key="sk-wrong-key"))  # fmt: skip
+    assert failed.value.status_code == 502 and "sk-wrong-key" not in str(failed.value)
+
+
 def test_a_generator_failure_is_the_generators_error() -> None:
     def script(body: dict[str, Any]) -> Reply:
         return make_script()(body) if is_judge(body) else Reply(status=429, error="slow down")

@@ -135,6 +135,14 @@ def test_a_bad_setting_is_a_400_naming_it(proxy: LiteLLMProxy) -> None:
     assert refused.value.status_code == 400
 
 
+def test_a_stream_that_cannot_start_is_an_error_status_not_a_broken_stream(proxy: LiteLLMProxy) -> None:
+    # The selection runs before the first chunk, so its failure is still the response's status.
+    with pytest.raises(openai.BadRequestError, match="'votes'"):
+        stream = client(proxy).chat.completions.create(model="best-of-4", messages=ask("bad stream"), stream=True,
+                                                       extra_body={"rrm_select": {"votes": "lots"}})  # fmt: skip
+        list(stream)
+
+
 def test_a_judge_that_stays_down_is_a_503_naming_it(proxy: LiteLLMProxy) -> None:
     with pytest.raises(openai.APIStatusError) as failed:
         client(proxy).chat.completions.create(model="best-of-4", messages=ask("JUDGE DOWN now"))
