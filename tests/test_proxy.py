@@ -17,6 +17,7 @@ import openai
 import pytest
 from fake_openai import Choice, FakeOpenAIServer, Reply, prompt_text
 from proxy_support import MASTER_KEY, LiteLLMProxy
+from test_litellm_provider import ARGUMENTS, TOOLS, tool_script
 from test_readme import section
 from test_wrappers import QUALITIES, is_judge, make_script
 
@@ -33,6 +34,8 @@ def script(body: dict[str, Any]) -> Reply:
         return Reply(status=503, error="judge overloaded") if "JUDGE DOWN" in asked else make_script()(body)
     if "GENERATOR 429" in asked:
         return Reply(status=429, error="generator rate limit")
+    if body.get("tools"):
+        return tool_script(body)
     return Reply(choices=[Choice(f"answer with quality {QUALITIES[i % len(QUALITIES)]}") for i in range(body["n"])])
 
 
@@ -98,6 +101,22 @@ def test_a_stream_is_the_winner_ending_with_usage(proxy: LiteLLMProxy) -> None:
     assert text == BEST
     assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["stop"]
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+
+
+def test_a_winning_tool_call_comes_back_whole_and_streams_as_several_calls(
+    proxy: LiteLLMProxy, backends: tuple[FakeOpenAIServer, FakeOpenAIServer]
+) -> None:
+    sent = {"model": "best-of-4", "messages": ask("weather?"), "tools": TOOLS, "response_format": {"type": "json_object"}}
+    response = client(proxy).chat.completions.create(**sent)  # type: ignore[call-overload]
+    calls = response.choices[0].message.tool_calls
+    assert [(c.function.name, c.function.arguments) for c in calls] == [("get_weather", ARGUMENTS), ("get_time", "{}")]
+    assert response.choices[0].finish_reason == "tool_calls"
+    chunks = list(client(proxy).chat.completions.create(**sent, stream=True))  # type: ignore[call-overload]
+    deltas = [call for c in chunks if c.choices for call in c.choices[0].delta.tool_calls or []]
+    assert [(d.index, d.function.name, d.function.arguments) for d in deltas] == [
+        (0, "get_weather", ARGUMENTS), (1, "get_time", "{}")]  # fmt: skip
+    generated = [r for r in backends[0].requests if r.get("tools")]
+    assert len(generated) == 2 and all(r["response_format"] == {"type": "json_object"} for r in generated)
 
 
 def test_a_request_sets_selection_keys_and_asks_for_a_trace(proxy: LiteLLMProxy) -> None:
