@@ -1,7 +1,7 @@
 """Latency the litellm proxy adds over calling `rrm_select.acompletion` directly, for best-of-4.
 
-    python benchmarks/proxy_latency.py            # the defaults: 20 sequential, 50 concurrent
-    python benchmarks/proxy_latency.py --quick    # a smoke check: 5 sequential, 10 concurrent
+    python benchmarks/proxy_latency.py            # the defaults: 20 sequential, 3 bursts of 50 at once
+    python benchmarks/proxy_latency.py --quick    # a smoke check: 5 sequential, 1 burst of 10
 
 One loopback server plays the generator (answers after `--gen-latency` s) and the judge (after
 `--judge-latency` s, voting for the better candidate). "direct" is `acompletion` in this process
@@ -67,22 +67,22 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+async def burst(call: Call, server: FakeOpenAIServer, args: argparse.Namespace, first: int) -> dict[str, float]:
+    server.max_in_flight = 0
+    started = time.perf_counter()
+    latencies = await asyncio.gather(*(timed(call, first + i) for i in range(args.concurrent)))
+    return {"concurrent_median_s": statistics.median(latencies), "concurrent_max_s": max(latencies),
+            "concurrent_wall_s": time.perf_counter() - started,
+            "concurrent_max_in_flight": server.max_in_flight}  # at the loopback server  # fmt: skip
+
+
 async def run(call: Call, server: FakeOpenAIServer, args: argparse.Namespace) -> dict[str, float]:
     for i in range(args.warmup):
         await timed(call, -1 - i)
     sequential = [await timed(call, i) for i in range(args.sequential)]
-    server.max_in_flight = 0
-    started = time.perf_counter()
-    concurrent = await asyncio.gather(*(timed(call, args.sequential + i) for i in range(args.concurrent)))
-    wall = time.perf_counter() - started
-    figures = {
-        "sequential_median_s": statistics.median(sequential),
-        "sequential_p90_s": percentile(sequential, 0.9),
-        "concurrent_median_s": statistics.median(concurrent),
-        "concurrent_max_s": max(concurrent),
-        "concurrent_wall_s": wall,
-        "concurrent_max_in_flight": server.max_in_flight,  # at the loopback server
-    }
+    bursts = [await burst(call, server, args, args.sequential + b * args.concurrent) for b in range(args.bursts)]
+    figures = {"sequential_median_s": statistics.median(sequential), "sequential_p90_s": percentile(sequential, 0.9),
+               **{key: statistics.median(b[key] for b in bursts) for key in bursts[0]}}  # fmt: skip
     return {key: round(value, 3) for key, value in figures.items()}
 
 
@@ -124,12 +124,13 @@ def main() -> None:
     parser.add_argument("--judge-latency", type=float, default=0.25)
     parser.add_argument("--sequential", type=int, default=20)
     parser.add_argument("--concurrent", type=int, default=50)
+    parser.add_argument("--bursts", type=int, default=3, help="concurrent bursts; each figure is their median")
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--quick", action="store_true", help="5 sequential and 10 concurrent requests")
+    parser.add_argument("--quick", action="store_true", help="5 sequential requests, 1 burst of 10")
     parser.add_argument("--out", type=Path, default=RESULT)
     args = parser.parse_args()
     if args.quick:
-        args.sequential, args.concurrent = 5, 10
+        args.sequential, args.concurrent, args.bursts = 5, 10, 1
     with FakeOpenAIServer(script(args)) as server:
         env = {"GENERATOR_MODEL": "hosted_vllm/generator", "GENERATOR_API_BASE": server.api_base,
                "GENERATOR_API_KEY": "k", "RRM_SELECT_MODEL": "hosted_vllm/judge",
