@@ -24,6 +24,9 @@ of thinking (see `ThinkingBudget`)."""
 FORCINGS: tuple[str, ...] = get_args(Forcing)
 
 VERDICT_ROOM_TOKENS = 256
+SERVER_BUDGET_KEY = "thinking_token_budget"
+"""vLLM's name for server-side budget forcing: a request field of its chat and completions APIs,
+and a `SamplingParams` option."""
 """Tokens allowed after a thinking budget for the answer (the verdict and any words around it),
 when `max_tokens` is left to follow the budget."""
 

@@ -21,6 +21,7 @@ from rrm_select.errors import InvalidArgumentError, JudgeError, JudgeUnavailable
 from rrm_select.fail_fast import gather_fail_fast
 from rrm_select.formats import JudgeFormat
 from rrm_select.judges.backend import (
+    SERVER_BUDGET_KEY,
     Backend,
     Forcing,
     Generation,
@@ -37,8 +38,6 @@ from rrm_select.judges.reply import samples_of
 from rrm_select.judges.transport import OWNED_KEYS, EndpointRequest, Transport
 from rrm_select.rendering import Renderer, chat_template, r1_prompt
 
-SERVER_BUDGET_KEY = "thinking_token_budget"
-"""vLLM's request field for server-side budget forcing (chat and completions)."""
 
 def merged_extra_body(extra_body: dict[str, Any] | None, verdict_regex: str | None) -> dict[str, Any]:
     """The caller's extra body fields with `verdict_regex` merged into ``structured_outputs``

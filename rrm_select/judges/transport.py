@@ -15,10 +15,11 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from rrm_select.judges.backend import SERVER_BUDGET_KEY
 
 OWNED_KEYS = frozenset(
     {"model", "messages", "prompt", "n", "stream", "temperature", "top_p", "max_tokens", "max_completion_tokens",
-     "thinking_token_budget"}
+     SERVER_BUDGET_KEY}
 )  # fmt: skip
 """Body fields the endpoint judge sets from its own options: no extra body field may set them."""
 

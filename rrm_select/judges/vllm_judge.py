@@ -30,6 +30,7 @@ from rrm_select.errors import (
 from rrm_select.cache import JudgmentCache
 from rrm_select.formats import THINK_END, THINK_START, JudgeFormat, split_reasoning
 from rrm_select.judges.backend import (
+    SERVER_BUDGET_KEY,
     Backend,
     Forcing,
     Generation,
@@ -72,7 +73,7 @@ class VLLMBackend(Backend):
         sampling: dict[str, Any] | None = None,
     ) -> None:
         check_sampling(max_tokens, temperature, top_p)
-        owned = {"n", "temperature", "top_p", "max_tokens", "structured_outputs", "thinking_token_budget"} & (
+        owned = {"n", "temperature", "top_p", "max_tokens", "structured_outputs", SERVER_BUDGET_KEY} & (
             sampling or {}
         ).keys()
         if owned:
@@ -205,7 +206,7 @@ class VLLMBackend(Backend):
 
             options["structured_outputs"] = StructuredOutputsParams(regex=self.verdict_regex)
         if thinking_token_budget is not None:
-            options["thinking_token_budget"] = thinking_token_budget
+            options[SERVER_BUDGET_KEY] = thinking_token_budget
         return self._vllm.SamplingParams(
             n=n, temperature=self.temperature, top_p=self.top_p, max_tokens=max_tokens, **options
         )
