@@ -335,12 +335,17 @@ def _client_errors(vllm: Any) -> tuple[type[Exception], ...]:
 
 def _reasoning_in_prompt(prompt: Sequence[int], think_start: list[int]) -> int:
     """Tokens after the prompt's last `<think>` (0 without one)."""
-    width = len(think_start)
-    starts = [i for i in range(len(prompt) - width + 1) if list(prompt[i : i + width]) == think_start]
-    return len(prompt) - starts[-1] - width if starts else 0
+    starts = _starts(prompt, think_start)
+    return len(prompt) - starts[-1] - len(think_start) if starts else 0
 
 
 def _index(tokens: Sequence[int], part: list[int]) -> int | None:
     """Where `part` first starts in `tokens` (the reasoning's length in tokens), or None."""
+    starts = _starts(tokens, part)
+    return starts[0] if starts else None
+
+
+def _starts(tokens: Sequence[int], part: list[int]) -> list[int]:
+    """Every position where the token run `part` starts in `tokens`."""
     width = len(part)
-    return next((i for i in range(len(tokens) - width + 1) if list(tokens[i : i + width]) == part), None)
+    return [i for i in range(len(tokens) - width + 1) if list(tokens[i : i + width]) == part]
