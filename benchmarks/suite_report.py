@@ -6,20 +6,29 @@ import json
 import re
 import statistics
 import textwrap
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 BEGIN, END = "<!-- suite:begin -->", "<!-- suite:end -->"
 
 
-def write(report: dict[str, Any], out: Path) -> str:
-    """Write suite.json, suite.md and suite.png into `out`; return the markdown."""
+def write(
+    report: dict[str, Any],
+    out: Path,
+    *,
+    name: str = "suite",
+    render: Callable[[dict[str, Any]], str] | None = None,
+    draw: Callable[[dict[str, Any], Path], None] | None = None,
+    image: str = "png",
+) -> str:
+    """Write NAME.json, NAME.md (by `render`) and the NAME.`image` plot (by `draw`) into `out`,
+    the suite's own by default; return the markdown."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "suite.json").write_text(json.dumps(report, indent=1) + "\n")
-    markdown = tables(report)
-    (out / "suite.md").write_text(markdown)
-    plot(report, out / "suite.png")
+    (out / f"{name}.json").write_text(json.dumps(report, indent=1) + "\n")
+    markdown = (render or tables)(report)
+    (out / f"{name}.md").write_text(markdown)
+    (draw or plot)(report, out / f"{name}.{image}")
     return markdown
 
 

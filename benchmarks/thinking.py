@@ -644,12 +644,7 @@ def svg_plot(report: dict[str, Any], path: Path) -> None:
 
 
 def write(report: dict[str, Any], out: Path) -> str:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "thinking.json").write_text(json.dumps(report, indent=1) + "\n")
-    markdown = tables(report)
-    (out / "thinking.md").write_text(markdown)
-    svg_plot(report, out / "thinking.svg")
-    return markdown
+    return suite_report.write(report, out, name="thinking", render=tables, draw=svg_plot, image="svg")
 
 
 def main() -> None:
