@@ -17,7 +17,7 @@ KEPT = {
            "completion_tokens", "discarded", "thinking_budget", "forced", "reasoning_tokens"},
     Match: {"a", "b", "round", "votes", "winner", "decided_by"},
     Selection: {"query", "candidates", "method", "best_index", "ranking", "scores", "matches", "seed",
-                "stopped_early"},
+                "stopped_early", "settings"},
 }  # fmt: skip
 
 
@@ -48,6 +48,10 @@ def test_the_trace_leaves_per_run_fields_out(tmp_path: Path) -> None:
     assert fresh.model_dump() != cached.model_dump()  # latencies, usage, cache flags, requests
     assert fresh.trace() == cached.trace()
     trace = fresh.trace()
-    assert set(trace) == KEPT[Selection] - {"query", "candidates"}  # the inputs are the caller's
+    # The inputs are the caller's; settings are recorded only by apps that build the selection
+    # from settings (the litellm provider), and left out while unset.
+    assert set(trace) == KEPT[Selection] - {"query", "candidates", "settings"}
+    recorded = fresh.model_copy(update={"settings": {"votes": {"value": 3, "source": "call"}}})
+    assert recorded.trace()["settings"] == {"votes": {"value": 3, "source": "call"}}
     match = trace["matches"][0]
     assert set(match) == KEPT[Match] and set(match["votes"][0]) == KEPT[Vote]
