@@ -10,11 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field
 Verdict = Literal[1, 2]
 """Which shown position the judge preferred: 1 = Assistant 1 (shown first), 2 = Assistant 2."""
 
-Decision = Literal["majority", "tie_break", "no_valid_vote", "identical", "unplayed"]
+Decision = Literal["majority", "tie_break", "no_valid_vote", "identical", "unplayed", "same_answer", "answer_prior"]
 """How a match was decided: a strict majority of valid votes; a seeded coin after a tie, or
 because every vote abstained; without a call because both texts are the same (candidates
 judged while still arriving are not folded beforehand); or, when the selection's budget or
-deadline ran out before any vote, for the entrant with more match wins (a seeded coin if even)."""
+deadline ran out before any vote, for the entrant with more match wins (a seeded coin if even).
+With an answer key: ``same_answer``, without a call because both give the same answer (the one
+that won more valid votes so far goes on); ``answer_prior``, the answers' agreement (the
+selector's `answer_prior`) outweighed the judge's vote margin."""
 
 StopReason = Literal["budget", "deadline", "tokens"]
 """What cut a selection short: its call budget, its deadline, or its judge-token budget."""
@@ -154,6 +157,9 @@ class Selection(_Record):
     stopped_early: StopReason | None = None
     """Set when the selection's call budget, deadline or token budget cut it short: the result is
     the best so far (matches that got no vote are ``decided_by="unplayed"``)."""
+    answers: tuple[str | None, ...] | None = None
+    """Per candidate, the selector's answer key's answer (None: no answer found); None without
+    an answer key."""
     settings: dict[str, dict[str, Any]] | None = None
     """Set when the selection was built from settings (the litellm provider): each setting's
     ``value`` (an API key masked) and the ``source`` that set it (call, config, environment or
@@ -172,7 +178,7 @@ class Selection(_Record):
         `candidates`) and without the fields marked ``per_run`` here and in `Match` and `Vote`:
         what a repeated or resumed run reproduces byte for byte (``rrm-select filter --emit
         ranking`` writes it)."""
-        unset = {"settings": True} if self.settings is None else {}
+        unset = {name: True for name in ("answers", "settings") if getattr(self, name) is None}
         return self.model_dump(mode="json", exclude={"query": True, "candidates": True, **unset, **_per_run(Selection)})
 
 

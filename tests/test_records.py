@@ -17,7 +17,7 @@ KEPT = {
            "completion_tokens", "discarded", "thinking_budget", "forced", "reasoning_tokens"},
     Match: {"a", "b", "round", "votes", "winner", "decided_by"},
     Selection: {"query", "candidates", "method", "best_index", "ranking", "scores", "matches", "seed",
-                "stopped_early", "settings"},
+                "stopped_early", "settings", "answers"},
 }  # fmt: skip
 
 
@@ -49,8 +49,8 @@ def test_the_trace_leaves_per_run_fields_out(tmp_path: Path) -> None:
     assert fresh.trace() == cached.trace()
     trace = fresh.trace()
     # The inputs are the caller's; settings are recorded only by apps that build the selection
-    # from settings (the litellm provider), and left out while unset.
-    assert set(trace) == KEPT[Selection] - {"query", "candidates", "settings"}
+    # from settings (the litellm provider), answers only with an answer key: left out while unset.
+    assert set(trace) == KEPT[Selection] - {"query", "candidates", "settings", "answers"}
     recorded = fresh.model_copy(update={"settings": {"votes": {"value": 3, "source": "call"}}})
     assert recorded.trace()["settings"] == {"votes": {"value": 3, "source": "call"}}
     match = trace["matches"][0]

@@ -14,17 +14,19 @@ import itertools
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Sequence
-from typing import ClassVar, NoReturn
+from typing import ClassVar, NoReturn, get_args
 
 import numpy as np
 
+from rrm_select.answers import AnswerKey, answers_of
 from rrm_select.errors import BudgetExhaustedError, DeadlineExceededError, InvalidArgumentError
 from rrm_select.fail_fast import gather_fail_fast
 from rrm_select.judges.backend import check_positive_int
 from rrm_select.judges.base import Judge
 from rrm_select.selectors.budget import CallBudget, TokenBudget, paid
 from rrm_select.selectors.checks import check_input, check_seed, check_text
-from rrm_select.selectors.tournament import SelectorOptions, Tournament
+from rrm_select.selectors.answer_groups import best_of_answer, final_bound
+from rrm_select.selectors.tournament import SelectorOptions, Tournament, WithinAnswer
 from rrm_select.sync_loop import run_sync
 from rrm_select.types import Match, Method, Selection, Usage
 from rrm_select.voting import EarlyStop, OrderPolicy, check_early_stop, check_order_policy, order_disagreements
@@ -79,6 +81,9 @@ class Selector(ABC):
         token_budget: int | None = None,
         deadline_s: float | None = None,
         thinking_budgets: tuple[int, ...] | None = None,
+        answer_key: AnswerKey | None = None,
+        within_answer: WithinAnswer = "votes",
+        answer_prior: float = 0.0,
         seed: int | None = None,
     ) -> None:
         if not isinstance(judge, Judge):
@@ -90,6 +95,14 @@ class Selector(ABC):
         if deadline_s is not None and not deadline_s > 0:
             raise InvalidArgumentError(f"deadline_s must be > 0 seconds or None, got {deadline_s!r}")
         check_seed(seed)
+        if answer_key is not None and not callable(answer_key):
+            raise InvalidArgumentError(f"answer_key must be a callable (text -> str | None), got {answer_key!r}")
+        if within_answer not in get_args(WithinAnswer):
+            raise InvalidArgumentError(f"within_answer must be 'votes' or 'judge', got {within_answer!r}")
+        if isinstance(answer_prior, bool) or not isinstance(answer_prior, int | float) or not answer_prior >= 0:
+            raise InvalidArgumentError(f"answer_prior must be a number >= 0, got {answer_prior!r}")
+        if answer_prior and answer_key is None:
+            raise InvalidArgumentError("answer_prior needs an answer_key (the answers whose agreement it weighs)")
         self.judge = judge
         self.rules = SelectorOptions(
             votes=votes,
@@ -100,6 +113,9 @@ class Selector(ABC):
             token_budget=token_budget,
             deadline_s=deadline_s,
             thinking_budgets=None if thinking_budgets is None else _check_escalation(judge, thinking_budgets, votes),
+            answer_key=answer_key,
+            within_answer=within_answer,
+            answer_prior=float(answer_prior),
         )
         self.seed = seed
 
@@ -175,8 +191,10 @@ class Selector(ABC):
         )
 
     @abstractmethod
-    def planned_matches(self, n: int) -> int:
-        """How many matches a selection among `n` distinct candidates plays (what a budget plans for)."""
+    def planned_matches(self, n: int, answers: Sequence[str | None] | None = None) -> int:
+        """How many judged matches a selection among `n` distinct candidates plays, at most (what
+        a budget plans for); with their `answers` (under the answer key), only the matches
+        between different answers."""
 
     @abstractmethod
     async def _tournament(self, t: Tournament) -> tuple[list[int], list[float]]:
@@ -196,15 +214,26 @@ class Selector(ABC):
             seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
         deadline_s = self.rules["deadline_s"]
         deadline = None if deadline_s is None else asyncio.get_running_loop().time() + deadline_s
-        budget = CallBudget(self.rules["budget"])
-        budget.plan(self.planned_matches(len(texts)), floor=2 if self.order == "both" else 1)
         members: dict[int, list[int]] = {}  # the candidates holding each player's text, first one first
         for candidate, player in enumerate(player_of):
             members.setdefault(player, []).append(candidate)
         candidate_of = [members[player][0] for player in range(len(texts))]
+        key = self.rules["answer_key"]
+        given = None if key is None or arrivals is not None else answers_of(key, candidates)
+        answers = None if key is None else [given[c] if given else None for c in candidate_of]
+        budget = CallBudget(self.rules["budget"])
+        planned = self.planned_matches(len(texts), answers)
+        if answers is not None and arrivals is None:
+            planned += final_bound(answers, self.rules["within_answer"])
+        budget.plan(planned, floor=2 if self.order == "both" else 1)
         tokens = TokenBudget(self.rules["token_budget"])
-        t = Tournament(query, texts, candidate_of, seed, self.judge, self.rules, budget, tokens, deadline, arrivals)
+        t = Tournament(query, texts, candidate_of, seed, self.judge, self.rules, budget, tokens, deadline, arrivals,
+                       answers)  # fmt: skip
+        if given is not None:
+            t.agreement.update(answer for answer in given if answer is not None)
         ranking, scores = await self._tournament(t) if len(texts) > 1 else ([0], [0.0])
+        if t.answers is not None and len(texts) > 1:
+            ranking = await best_of_answer(t, ranking, self.rules["within_answer"])
         if t.budget.refused and t.stopped_early is None:  # a top-up or resample went unpaid
             t.stopped_early = "budget"
         if t.stopped_early and not any(m.votes for m in t.matches.values()):
@@ -223,6 +252,7 @@ class Selector(ABC):
             usage=usage_of(matches, time.monotonic() - started),
             seed=seed,
             stopped_early=t.stopped_early,
+            answers=None if t.answers is None else tuple(t.answers[player] for player in player_of),
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -12,6 +13,7 @@ from rrm_select.errors import InvalidArgumentError
 from rrm_select.fail_fast import gather_fail_fast
 from rrm_select.judges.base import Judge
 from rrm_select.ratings import bradley_terry, online_elo, to_elo
+from rrm_select.selectors.answer_groups import cross_pairs
 from rrm_select.selectors.base import Selector
 from rrm_select.selectors.tournament import SelectorOptions, Tournament
 
@@ -47,6 +49,8 @@ class EloSelector(Selector):
         **options: Unpack[SelectorOptions],
     ) -> None:
         super().__init__(judge, **options)
+        if self.rules["answer_prior"]:
+            raise InvalidArgumentError("answer_prior weighs match decisions (knockout, swiss); elo ratings use the votes")
         if rating not in ("bradley_terry", "online_elo"):
             raise InvalidArgumentError(f"unknown rating {rating!r}; expected 'bradley_terry' or 'online_elo'")
         if prior <= 0 or k_factor <= 0:
@@ -55,8 +59,8 @@ class EloSelector(Selector):
         self.prior = prior
         self.k_factor = k_factor
 
-    def planned_matches(self, n: int) -> int:
-        return n * (n - 1) // 2
+    def planned_matches(self, n: int, answers: Sequence[str | None] | None = None) -> int:
+        return n * (n - 1) // 2 if answers is None else cross_pairs(answers)
 
     async def _tournament(self, t: Tournament) -> tuple[list[int], list[float]]:
         players = list(range(len(t.texts)))

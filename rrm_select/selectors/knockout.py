@@ -16,6 +16,7 @@ the best candidate lose a match and still win.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 from typing_extensions import Unpack
@@ -23,6 +24,7 @@ from typing_extensions import Unpack
 from rrm_select.errors import InvalidArgumentError
 from rrm_select.fail_fast import gather_fail_fast
 from rrm_select.judges.base import Judge
+from rrm_select.selectors.answer_groups import answer_knockout, groups_left, knockout_bound
 from rrm_select.selectors.base import Selector
 from rrm_select.selectors.tournament import SelectorOptions, Tournament
 from rrm_select.selectors.elo import round_robin
@@ -62,14 +64,18 @@ class KnockoutSelector(Selector):
             raise InvalidArgumentError(f"finalists must be a power of two (1, 2, 4, 8, ...), got {finalists!r}")
         self.finalists = finalists
 
-    def planned_matches(self, n: int) -> int:
+    def planned_matches(self, n: int, answers: Sequence[str | None] | None = None) -> int:
         finalists = min(self.finalists, n)
-        return n - finalists + finalists * (finalists - 1) // 2
+        if answers is None or not any(a is not None for a in answers):
+            return n - finalists + finalists * (finalists - 1) // 2
+        return knockout_bound(answers, finalists) + finalists * (finalists - 1) // 2
 
     async def _tournament(self, t: Tournament) -> tuple[list[int], list[float]]:
         n = len(t.texts)
         if self.finalists >= n and self.finalists > 1:  # too few for a knockout stage
             return await self._final(t, list(range(n)), {text: 1.0 for text in range(n)}, {}, round=1)
+        if t.answers is not None and t.arrivals is None:
+            return await self._by_answers(t)
         bracket = build_bracket(n, t.rng(0))
         rounds = int(math.log2(len(bracket))) + 1
         # Heap numbering: node 1 is the final, node v's feeders are 2v and 2v+1, the
@@ -102,6 +108,18 @@ class KnockoutSelector(Selector):
             ranking = sorted(reached, key=lambda text: (-reached[text], -share[text], text))
             return ranking, [reached[text] for text in range(n)]
         return await self._final(t, finalists, reached, share, round=stage + 1)
+
+    async def _by_answers(self, t: Tournament) -> tuple[list[int], list[float]]:
+        """The answer-aware knockout (see `rrm_select.selectors.answer_groups`); with candidates
+        still arriving the bracket is drawn up front instead, and only a match between two of one
+        answer is skipped."""
+        alive, reached, share, rounds = await answer_knockout(t, self.finalists)
+        if len(alive) > 1 and groups_left(t, alive) > 1:
+            return await self._final(t, alive, reached, share, round=rounds + 1)
+        for player in alive:
+            reached[player] = float(rounds + 1)
+        ranking = sorted(reached, key=lambda p: (-reached[p], -t.votes_won(p) * (p in alive), -share[p], p))
+        return ranking, [reached[p] for p in range(len(t.texts))]
 
     async def _final(
         self,

@@ -10,6 +10,7 @@ candidate plays every round, so one unlucky verdict does not end a candidate's c
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 from typing_extensions import Unpack
@@ -18,6 +19,7 @@ from rrm_select.errors import InvalidArgumentError
 from rrm_select.fail_fast import gather_fail_fast
 from rrm_select.judges.base import Judge
 from rrm_select.ratings import bradley_terry, to_elo
+from rrm_select.selectors.answer_groups import cross_pairs
 from rrm_select.selectors.base import Selector
 from rrm_select.selectors.tournament import SelectorOptions, Tournament
 
@@ -64,7 +66,9 @@ class SwissSelector(Selector):
     def _rounds(self, n: int) -> int:
         return min(self.rounds or math.ceil(math.log2(n)) + 1, n - 1)
 
-    def planned_matches(self, n: int) -> int:
+    def planned_matches(self, n: int, answers: Sequence[str | None] | None = None) -> int:
+        if answers is not None and cross_pairs(answers) == 0:
+            return 0  # one answer: nothing is judged
         return self._rounds(n) * (n // 2)
 
     async def _tournament(self, t: Tournament) -> tuple[list[int], list[float]]:
@@ -72,7 +76,8 @@ class SwissSelector(Selector):
         rounds = self._rounds(n)
         points = [0.0] * n
         sat_out = [0] * n
-        played: set[frozenset[int]] = set()
+        # Two of one answer are paired only when nothing else is left (and then not judged).
+        played: set[frozenset[int]] = {frozenset((a, b)) for a in range(n) for b in range(a) if t.same_answer(a, b)}
         wins = np.zeros((n, n))
         for round in range(1, rounds + 1):
             pairs = swiss_pairs(points, played, sat_out, t.rng(0, round))

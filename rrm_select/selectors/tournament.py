@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TypedDict
+from typing import Literal, TypedDict
 
 import numpy as np
 
+from rrm_select.answers import AnswerKey, answers_of
 from rrm_select.errors import BudgetExhaustedError
 from rrm_select.fail_fast import gather_fail_fast
 from rrm_select.judges.backend import VoteRequest
@@ -26,6 +28,11 @@ from rrm_select.selectors.budget import CallBudget, TokenBudget
 from rrm_select.selectors.checks import check_text
 from rrm_select.types import Decision, Match, StopReason, Vote
 from rrm_select.voting import EarlyStop, OrderPolicy, contested, count_orders, decide, next_wave, vote_orders
+
+
+WithinAnswer = Literal["votes", "judge"]
+"""Which member of the winning answer is returned: the one that won the most valid votes on its
+way (ties by position), or the winner of a short knockout among the members."""
 
 
 class SelectorOptions(TypedDict, total=False):
@@ -39,6 +46,9 @@ class SelectorOptions(TypedDict, total=False):
     token_budget: int | None
     deadline_s: float | None
     thinking_budgets: tuple[int, ...] | None
+    answer_key: AnswerKey | None
+    within_answer: WithinAnswer
+    answer_prior: float
     seed: int | None
 
 
@@ -76,9 +86,17 @@ class Tournament:
     """Event-loop time after which no judge call may run (None: no deadline)."""
     arrivals: Sequence[asyncio.Future[str]] | None = None
     """Texts still being generated (see `Selector.aselect_arriving`)."""
+    answers: list[str | None] | None = None
+    """Each player's answer under the answer key (None: no answer); None without a key. With
+    `arrivals`, filled as the texts arrive."""
+    agreement: Counter[str] = field(default_factory=Counter)
+    """How many candidates give each answer (for `answer_prior`; with `arrivals`, of those
+    arrived so far)."""
     matches: dict[tuple[int, ...], Match] = field(default_factory=dict)
     """The records, by the key each match was played under."""
     outcomes: dict[tuple[int, ...], Outcome] = field(default_factory=dict)
+    arrived: set[int] = field(default_factory=set)
+    """Players whose answer has been read on arrival."""
     stopped_early: StopReason | None = None
 
     def rng(self, *key: int) -> np.random.Generator:
@@ -91,12 +109,30 @@ class Tournament:
         if self.arrivals is not None:
             text = await self.arrivals[i]
             check_text(text, f"candidates[{i}]")
+            key = self.rules["answer_key"]
+            if self.answers is not None and key is not None and i not in self.arrived:
+                self.arrived.add(i)  # a player's answer is counted once, whatever it plays
+                (self.answers[i],) = answers_of(key, [text], first=i)
+                self.agreement.update(answer for answer in self.answers[i : i + 1] if answer is not None)
             self.texts[i] = text
         return self.texts[i]
 
-    async def play(self, a: int, b: int, round: int, key: tuple[int, ...]) -> Outcome:
+    def same_answer(self, a: int, b: int) -> bool:
+        """Whether players `a` and `b` give the same answer (no answer matches nothing)."""
+        if self.answers is None:
+            return False
+        answer = self.answers[a]
+        return answer is not None and answer == self.answers[b]
+
+    def votes_won(self, player: int) -> int:
+        """Valid votes player `player` has won in its matches so far."""
+        candidate = self.candidate_of[player]
+        return sum(1 for m in self.matches.values() for v in m.votes if v.winner == candidate)
+
+    async def play(self, a: int, b: int, round: int, key: tuple[int, ...], *, judge_same: bool = False) -> Outcome:
         """Judge players `a` and `b` with this tournament's votes, order policy, early stop and
-        thinking budgets, as far as its limits allow."""
+        thinking budgets, as far as its limits allow. Two of the same answer are not judged
+        (``same_answer``) unless `judge_same`."""
         rng = self.rng(1, *key)
         slots = vote_orders(self.rules["order"], self.rules["votes"], rng)
         coin = bool(rng.random() < 0.5)
@@ -108,6 +144,8 @@ class Tournament:
         asked = {False: 0, True: 0}  # votes asked per order so far: where the next wave's indices start
         cast = 0
         decided_by: Decision | None = "identical" if text_a == text_b else None
+        if decided_by is None and not judge_same and self.same_answer(a, b):
+            decided_by = "same_answer"
         room = self.budget.start_match()
         thinking = self.rules["thinking_budgets"]
         step = 0  # which of the thinking budgets this match's next wave takes
@@ -144,14 +182,33 @@ class Tournament:
                 step = min(step + 1, len(thinking) - 1)
         if decided_by == "identical":
             winner = ca if coin else cb
+        elif decided_by == "same_answer":
+            won_a, won_b = self.votes_won(a), self.votes_won(b)
+            winner = ca if (won_a, -ca) > (won_b, -cb) else cb
         elif votes:
             winner, decided_by = decide(votes, ca, cb, coin)
+            winner, decided_by = self._with_prior(votes, a, b, winner, decided_by)
         else:
             winner, decided_by = self._unplayed_winner(ca, cb, coin), "unplayed"
         match = Match(a=ca, b=cb, round=round, votes=tuple(votes), winner=winner, decided_by=decided_by, **spent)
         outcome = Outcome(a, b, a if winner == ca else b, match.wins, round)
         self.matches[key], self.outcomes[key] = match, outcome
         return outcome
+
+    def _with_prior(self, votes: list[Vote], a: int, b: int, winner: int, decided_by: Decision) -> tuple[int, Decision]:
+        """The match's decision with the answers' agreement as a prior: ``answer_prior`` times the
+        log ratio of how many candidates give each answer, added to the vote margin (a vote is
+        worth 1). It decides only when it outweighs the margin."""
+        weight = self.rules["answer_prior"]
+        if not weight or self.answers is None:
+            return winner, decided_by
+        answer_a, answer_b = self.answers[a], self.answers[b]
+        ca, cb = self.candidate_of[a], self.candidate_of[b]
+        sizes = [self.agreement[answer] if answer is not None else 1 for answer in (answer_a, answer_b)]
+        margin = sum(1 if v.winner == ca else -1 for v in votes if v.winner is not None)
+        lean = margin + weight * math.log(max(sizes[0], 1) / max(sizes[1], 1))
+        by_prior = ca if lean > 0 else cb if lean < 0 else winner
+        return (by_prior, "answer_prior") if by_prior != winner else (winner, decided_by)
 
     def _wave(self, votes: list[Vote], a: int, b: int, cast: int, per_slot: int) -> int:
         """How many vote slots the next wave of this match casts (0: the match is over)."""
