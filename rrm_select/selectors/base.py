@@ -190,11 +190,17 @@ class Selector(ABC):
             )
         )
 
-    @abstractmethod
     def planned_matches(self, n: int, answers: Sequence[str | None] | None = None) -> int:
         """How many judged matches a selection among `n` distinct candidates plays, at most (what
-        a budget plans for); with their `answers` (under the answer key), only the matches
-        between different answers."""
+        a budget plans for); given their `answers` (under the answer key), only the matches
+        between different answers, and the final among the winning answer's members that
+        ``within_answer="judge"`` plays."""
+        extra = 0 if answers is None else final_bound(answers, self.rules["within_answer"])
+        return self._planned(n, answers) + extra
+
+    @abstractmethod
+    def _planned(self, n: int, answers: Sequence[str | None] | None) -> int:
+        """`planned_matches` for this selector's own pairing rule."""
 
     @abstractmethod
     async def _tournament(self, t: Tournament) -> tuple[list[int], list[float]]:
@@ -222,10 +228,7 @@ class Selector(ABC):
         given = None if key is None or arrivals is not None else answers_of(key, candidates)
         answers = None if key is None else [given[c] if given else None for c in candidate_of]
         budget = CallBudget(self.rules["budget"])
-        planned = self.planned_matches(len(texts), answers)
-        if answers is not None and arrivals is None:
-            planned += final_bound(answers, self.rules["within_answer"])
-        budget.plan(planned, floor=2 if self.order == "both" else 1)
+        budget.plan(self.planned_matches(len(texts), answers), floor=2 if self.order == "both" else 1)
         tokens = TokenBudget(self.rules["token_budget"])
         t = Tournament(query, texts, candidate_of, seed, self.judge, self.rules, budget, tokens, deadline, arrivals,
                        answers)  # fmt: skip

@@ -59,7 +59,7 @@ class EloSelector(Selector):
         self.prior = prior
         self.k_factor = k_factor
 
-    def planned_matches(self, n: int, answers: Sequence[str | None] | None = None) -> int:
+    def _planned(self, n: int, answers: Sequence[str | None] | None) -> int:
         return n * (n - 1) // 2 if answers is None else cross_pairs(answers)
 
     async def _tournament(self, t: Tournament) -> tuple[list[int], list[float]]:

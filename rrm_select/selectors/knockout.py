@@ -64,7 +64,7 @@ class KnockoutSelector(Selector):
             raise InvalidArgumentError(f"finalists must be a power of two (1, 2, 4, 8, ...), got {finalists!r}")
         self.finalists = finalists
 
-    def planned_matches(self, n: int, answers: Sequence[str | None] | None = None) -> int:
+    def _planned(self, n: int, answers: Sequence[str | None] | None) -> int:
         finalists = min(self.finalists, n)
         if answers is None or not any(a is not None for a in answers):
             return n - finalists + finalists * (finalists - 1) // 2

@@ -66,7 +66,7 @@ class SwissSelector(Selector):
     def _rounds(self, n: int) -> int:
         return min(self.rounds or math.ceil(math.log2(n)) + 1, n - 1)
 
-    def planned_matches(self, n: int, answers: Sequence[str | None] | None = None) -> int:
+    def _planned(self, n: int, answers: Sequence[str | None] | None) -> int:
         if answers is not None and cross_pairs(answers) == 0:
             return 0  # one answer: nothing is judged
         return self._rounds(n) * (n // 2)
