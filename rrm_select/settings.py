@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 
 from rrm_select import (
+    AnswerKey,
     EarlyStop,
     EloSelector,
     Forcing,
@@ -37,6 +38,7 @@ from rrm_select import (
     SwissSelector,
     VLLMJudge,
 )
+from rrm_select.answers import answer_from_spec
 
 SELECTORS: dict[str, type[Selector]] = {cls.method: cls for cls in (KnockoutSelector, EloSelector, SwissSelector)}
 """What ``method`` names: each selector's own method name."""
@@ -88,6 +90,17 @@ class Settings(BaseModel):
     """Judging time per selection, in seconds."""
     hedge: float | None = None
     """Resend a judge request once it runs this many times the median latency."""
+    answer: str | None = None
+    """Candidates' answers, so that equal ones are not judged against each other: ``boxed``,
+    ``number``, ``regex:PATTERN`` or ``json:FIELD`` (`rrm_select.answers.answer_from_spec`)."""
+
+    @field_validator("answer")
+    @classmethod
+    def _answer_spec(cls, value: str | None) -> str | None:
+        # Checked here, so that a bad spec fails at construction and is named as the answer key.
+        if value is not None:
+            answer_from_spec(value)
+        return value
 
     @field_validator("api_base", "vllm_arg", "thinking_budgets", mode="before")
     @classmethod
@@ -240,8 +253,10 @@ def build_selector(settings: Settings, judge: Judge) -> Selector:
         thinking_budgets=settings.thinking_budgets,
         seed=settings.seed,
     )
+    # Passed only when set, so that the selectors' own default stays the one place it is decided.
+    answer: dict[str, AnswerKey] = {"answer_key": answer_from_spec(settings.answer)} if settings.answer else {}
     if settings.method == "knockout":
-        return KnockoutSelector(judge, finalists=settings.finalists, **options)
+        return KnockoutSelector(judge, finalists=settings.finalists, **options, **answer)
     if settings.finalists != 1:
         raise InvalidArgumentError("finalists applies to method knockout only")
-    return SELECTORS[settings.method](judge, **options)
+    return SELECTORS[settings.method](judge, **options, **answer)

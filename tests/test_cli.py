@@ -188,6 +188,9 @@ def test_dry_run_counts_texts_as_they_will_be_sent(tmp_path: Path, capsys: pytes
         (["filter", "{garbage}", "-o", "x.jsonl", "--model", "m"], "is not valid JSON"),
         (["filter", "{bad}", "-o", "x.jsonl", "--vllm", "m", "--vllm-arg", "nonsense"], "wants KEY=VALUE"),
         (["filter", "{bad}", "-o", "x.jsonl", "--vllm", "m", "--model", "m"], "not both"),
+        (["filter", "{bad}", "-o", "x.jsonl", "--model", "m", "--answer", "box"], "'box': want boxed, number, regex:"),
+        (["filter", "{bad}", "-o", "x.jsonl", "--model", "m", "--answer", "regex:(x"], "answer regex '(x' does not"),
+        (["select", "--query", "q", "{bad}", "--model", "m", "--answer", "json:"], "unknown answer spec 'json:'"),
     ],
 )
 def test_invalid_input_stops_at_once(

@@ -113,3 +113,27 @@ def test_builders_check_what_belongs_together() -> None:
     with pytest.raises(InvalidArgumentError, match="finalists applies to method knockout only"):
         build_selector(settings_from({"method": "elo", "finalists": 2}), judge)
     assert isinstance(build_selector(settings_from({"finalists": 2}), judge), KnockoutSelector)
+
+
+def test_answer_is_a_selection_key_checked_at_construction() -> None:
+    assert DEFAULTS.answer is None and "answer" in SELECTION_KEYS
+    assert Settings(answer="number").answer == "number"
+    assert settings_from({"answer": "regex:Answer: ([A-D])"}).answer == "regex:Answer: ([A-D])"
+    assert settings_from(environment_settings({"RRM_SELECT_ANSWER": "json:final.answer"})).answer == "json:final.answer"
+    args = build_parser().parse_args(["select", "--query", "q", "--answer", "boxed"])
+    assert settings_of(args).answer == "boxed" and settings_of(args) == settings_from({"answer": "boxed"})
+    with pytest.raises(ValueError, match="answer"):
+        Settings(answer="box")
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [("box", "unknown answer spec 'box': want boxed, number, regex:PATTERN or json:FIELD"),
+     ("", "unknown answer spec ''"),
+     ("regex:(", "answer regex '(' does not compile"),
+     ("json:a..b", "answer json field 'a..b'")],
+)  # fmt: skip
+def test_a_bad_answer_spec_is_named(spec: str, message: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=re.escape(message)) as failed:
+        settings_from({"answer": spec})
+    assert str(failed.value).startswith("rrm_select setting 'answer': ")

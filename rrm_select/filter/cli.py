@@ -146,6 +146,8 @@ def _judge_options(parser: argparse.ArgumentParser) -> None:
         metavar="FACTOR",
         help="resend a judge request once it runs FACTOR times the median latency; first answer wins",
     )
+    method.add_argument("--answer", metavar="SPEC", help="each candidate's final answer, so that candidates with "
+                        "the same one are not judged against each other: boxed|number|regex:PATTERN|json:FIELD")  # fmt: skip
 
 
 def _budgets(value: str) -> tuple[int, ...]:
