@@ -16,6 +16,9 @@ selections at once and returns the share that picked the best.
 - The thinking judge (`thinking_knockout_accuracy`, for benchmarks/thinking.py): candidates with
   uniform qualities and a vote's accuracy that depends on the pair's gap and the reasoning tokens
   it gets under a thinking budget, written from sim_judge.py's documented curve.
+- Answers (`answer_knockout_accuracy`, for benchmarks/answers.py): candidates that carry an
+  answer, right or one of a few wrong ones; majority vote, the plain and the answer-aware
+  knockout, and the answer-aware knockout with an answer prior, on answer counts.
 """
 
 from __future__ import annotations
@@ -126,3 +129,106 @@ def thinking_vote_accuracy(
     """The share of single votes right on pairs of uniform qualities at `budget`."""
     gap = np.abs(rng.random(trials) - rng.random(trials))
     return float(np.mean(thinking_right(gap, budget, model, rng)))
+
+
+# Answer-aware selection (benchmarks/answers.py), from the definitions of issue 15 and the
+# docstring of rrm_select/selectors/answer_groups.py. Each candidate carries an answer: group 0
+# (the right answer) with probability r, else wrong group g (1..len(wrong_weights)) with
+# probability (1 - r) * wrong_weights[g - 1] / sum(wrong_weights). A vote between a right and a
+# wrong candidate goes to the right one with probability p; between two right or two wrong ones it
+# is a coin. Only the answers matter, so the answer-aware knockout is simulated on the counts of
+# each answer still in the running, not on individual candidates.
+
+
+def answer_fields(n: int, r: float, wrong_weights: tuple[float, ...], trials: int, rng: np.random.Generator) -> np.ndarray:
+    """Each candidate's answer group (trials x n): 0 the right answer, 1.. the wrong ones."""
+    weights = np.asarray(wrong_weights, float)
+    probs = np.concatenate([[r], (1 - r) * weights / weights.sum()])
+    return rng.choice(len(probs), size=(trials, n), p=probs)
+
+
+def answer_knockout_accuracy(
+    n: int,
+    p: float,
+    r: float,
+    wrong_weights: tuple[float, ...],
+    trials: int,
+    rng: np.random.Generator,
+    priors: tuple[float, ...] = (),
+) -> dict[str, float]:
+    """The share of selections whose final answer is right, on the same `trials` fields, for:
+    "oracle" (some candidate is right), "majority" (the most frequent answer, a random one among
+    equals), "plain" (a knockout that ignores answers), "aware" (the answer-aware knockout) and
+    "prior=W" for each W in `priors` (the answer-aware knockout whose match decision adds
+    W * log(count_a / count_b) to the vote margin, +1 or -1; the vote decides a tie); with
+    "aware_calls" and "prior=W calls", the mean judged matches (the plain knockout's: n - 1)."""
+    labels = answer_fields(n, r, wrong_weights, trials, rng)
+    groups = len(wrong_weights) + 1
+    counts = np.stack([(labels == g).sum(axis=1) for g in range(groups)], axis=1)
+    out = {"oracle": float(np.mean(counts[:, 0] > 0))}
+    majority = np.argmax(counts + rng.random(counts.shape), axis=1)  # whole counts: the draw breaks ties only
+    out["majority"] = float(np.mean(majority == 0))
+    out["plain"] = _plain_answer_knockout(labels, p, rng)
+    for weight in (0.0, *priors):
+        right, calls = _aware_knockout(counts, p, weight, rng)
+        name = "aware" if weight == 0.0 else f"prior={weight:g}"
+        out[name] = right
+        out["aware_calls" if weight == 0.0 else f"{name} calls"] = calls
+    return out
+
+
+def _plain_answer_knockout(labels: np.ndarray, p: float, rng: np.random.Generator) -> float:
+    """A knockout over the candidates that never looks at answers: only who is right matters."""
+    trials, n = labels.shape
+    slots = _bracket(n, trials, rng)
+    right = np.where(slots == EMPTY, EMPTY, np.take_along_axis(labels == 0, np.maximum(slots, 0), axis=1))
+    while right.shape[1] > 1:
+        first, second = right[:, 0::2], right[:, 1::2]
+        to_right = rng.random(first.shape) < p  # the vote, where exactly one of the two is right
+        coin = rng.random(first.shape) < 0.5
+        first_wins = np.where(first == second, coin, np.where(first == 1, to_right, ~to_right))
+        right = np.where((second == EMPTY) | first_wins, first, second)
+    return float(np.mean(right[:, 0] == 1))
+
+
+def _aware_knockout(counts: np.ndarray, p: float, weight: float, rng: np.random.Generator) -> tuple[float, float]:
+    """The answer-aware knockout on answer counts (trials x groups): each round, one of the largest
+    group sits out if the field is odd, then one of the largest group meets one of the next largest
+    (equal sizes in random order) until one group is left, whose members meet each other without
+    a call (one of each pair goes on); it stops once one answer is left. Returns the share whose
+    last answer is right and the mean judged matches."""
+    trials, groups = counts.shape
+    size = np.maximum(counts, 1).astype(float)  # each answer's candidates, for the prior (>= 1: no log of 0)
+    alive = counts.copy()
+    calls = np.zeros(trials)
+    rows = np.arange(trials)
+    while True:
+        playing = (alive > 0).sum(axis=1) > 1  # more than one answer left
+        if not playing.any():
+            break
+        order = rng.random((trials, groups))  # a round's order among groups of equal size
+        bye = np.zeros_like(alive)
+        odd = playing & (alive.sum(axis=1) % 2 == 1)
+        largest = np.argmax(alive * groups + order, axis=1)  # the largest group, ties by `order`
+        bye[rows[odd], largest[odd]] = 1
+        rest = alive - bye
+        nxt = bye.copy()
+        while True:
+            pairing = playing & ((rest > 0).sum(axis=1) > 1)
+            if not pairing.any():
+                break
+            rank = np.argsort(-(rest * groups + order), axis=1)  # largest first, ties by `order`
+            a, b = rank[:, 0], rank[:, 1]
+            favoured = np.where(a == 0, 1.0, np.where(b == 0, 0.0, 0.5))  # P(the vote goes to a)
+            to_a = np.where(favoured == 0.5, rng.random(trials) < 0.5, rng.random(trials) < np.where(a == 0, p, 1 - p))
+            lean = np.where(to_a, 1.0, -1.0) + weight * np.log(size[rows, a] / size[rows, b])
+            a_wins = np.where(lean == 0, to_a, lean > 0)
+            winner = np.where(a_wins, a, b)
+            idx = rows[pairing]
+            rest[idx, a[pairing]] -= 1
+            rest[idx, b[pairing]] -= 1
+            nxt[idx, winner[pairing]] += 1
+            calls[pairing] += 1
+        nxt += np.where(playing[:, None], rest // 2, 0)  # one answer left over: pairs decided without a call
+        alive = np.where(playing[:, None], nxt, alive)
+    return float(np.mean(alive[:, 0] > 0)), float(calls.mean())

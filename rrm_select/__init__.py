@@ -5,7 +5,7 @@ judge = LiteLLMJudge("hosted_vllm/Reward-Reasoning/RRM-7B", api_base="http://127
 best = KnockoutSelector(judge, votes=3).select(query, candidates).best
 """
 
-from rrm_select.answers import AnswerKey
+from rrm_select.answers import AnswerKey, answers_of
 from rrm_select.cache import JudgmentCache
 from rrm_select.conversation import BadRow, candidate_text, query_text, unicode_error
 from rrm_select.errors import (
@@ -124,6 +124,7 @@ __all__ = [
     "VoteRequest",
     "acompletion",
     "answer_bound",
+    "answers_of",
     "arerank",
     "candidate_text",
     "completion",

@@ -55,6 +55,9 @@ PROVIDER = "rrm_select"
 CALL_KEY = "rrm_select"
 CONFIG_KEY = "rrm_select_defaults"
 PLUGIN_KEYS = frozenset({"trace", "generator", "requests_may_set_judge"})
+OPERATOR_KEYS = frozenset({"answer"})
+"""Selection keys a request through the proxy may not set either: an answer regex runs on the
+proxy's CPU, and a pathological one would stall it."""
 DEFAULT_N = 4
 ENVIRON_PREFIX = "os.environ/"
 _JUDGES_KEPT = 16
@@ -221,13 +224,13 @@ def _check_gateway_request(call: Mapping[str, Any], config: Mapping[str, Any], p
     if config.get("requests_may_set_judge") is True:
         allowed = set(SELECTION_KEYS) | set(JUDGE_KEYS) | {"trace", "generator"}
     else:
-        allowed = set(SELECTION_KEYS) | {"trace"}
+        allowed = set(SELECTION_KEYS - OPERATOR_KEYS) | {"trace"}
     for name in call:
-        if name not in allowed and (name in JUDGE_KEYS or name in PLUGIN_KEYS):
+        if name not in allowed and (name in JUDGE_KEYS or name in PLUGIN_KEYS or name in OPERATOR_KEYS):
             raise CustomLLMError(
                 400,
-                f"rrm_select: a request through the proxy may not set {name!r} (judge settings come from "
-                f"the proxy config or the environment; the config can allow requests_may_set_judge)",
+                f"rrm_select: a request through the proxy may not set {name!r} (judge settings and the answer "
+                f"key come from the proxy config or the environment; the config can allow requests_may_set_judge)",
             )
 
 

@@ -158,7 +158,7 @@ def test_a_key_returning_a_non_string_names_the_candidate(returned: object) -> N
         answers_of(lambda text: returned if text == "second" else "x", ["first", "second"])  # type: ignore[arg-type, return-value]
 
 
-def test_only_answer_key_reaches_the_top_level() -> None:
-    assert rrm_select.AnswerKey is rrm_select.answers.AnswerKey
-    assert "AnswerKey" in rrm_select.__all__
-    assert not {"boxed", "number", "regex", "json_field", "answers_of", "answer_from_spec"} & set(rrm_select.__all__)
+def test_the_top_level_has_the_key_type_and_answers_of_but_not_the_extractors() -> None:
+    assert rrm_select.AnswerKey is rrm_select.answers.AnswerKey and rrm_select.answers_of is rrm_select.answers.answers_of
+    assert {"AnswerKey", "answers_of"} <= set(rrm_select.__all__)
+    assert not {"boxed", "number", "regex", "json_field", "answer_from_spec"} & set(rrm_select.__all__)

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from rrm_select import InvalidArgumentError, KnockoutSelector, LiteLLMJudge, SwissSelector
+from rrm_select import InvalidArgumentError, KnockoutSelector, LiteLLMJudge, ScriptedJudge, SwissSelector
 from rrm_select.filter.cli import build_parser, settings_of
 from rrm_select.settings import (
     DEFAULTS,
@@ -137,3 +137,11 @@ def test_a_bad_answer_spec_is_named(spec: str, message: str) -> None:
     with pytest.raises(InvalidArgumentError, match=re.escape(message)) as failed:
         settings_from({"answer": spec})
     assert str(failed.value).startswith("rrm_select setting 'answer': ")
+
+
+@pytest.mark.parametrize("method", ["knockout", "elo", "swiss"])
+def test_the_answer_setting_reaches_the_selector(method: str) -> None:
+    candidates = ["so 1,000", "it is 1000.0", "= 1000"]  # one answer, three wordings
+    plain = build_selector(settings_from({"method": method}), ScriptedJudge(lambda q, a, b: 1)).select("q", candidates)
+    aware = build_selector(settings_from({"method": method, "answer": "number"}), ScriptedJudge(lambda q, a, b: 1))
+    assert plain.usage.requests > 0 and aware.select("q", candidates).usage.requests == 0

@@ -1,7 +1,8 @@
 """`rrm-select filter --dry-run`: what a run would ask of the judge, without asking it.
 
 The figures come from the run's own selector (`cli.make_selector`): its `planned_matches` for
-each row's distinct texts (the selector folds duplicates), and `match_cost` for the requests and
+each row's distinct texts (the selector folds duplicates; with ``--answer``, given their answers,
+so matches between two of one answer are not counted), and `match_cost` for the requests and
 votes of a match under its order policy, early stop and escalation. They are exact where the
 run is deterministic, and bounds ("at most") where random orders, early stop or a limit decide.
 """
@@ -13,7 +14,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from rrm_select import BadRow, Selector, answer_bound, match_cost
+from rrm_select import BadRow, Selector, answer_bound, answers_of, match_cost
 from rrm_select.filter.dataset import Fields, check_row
 
 CHARS_PER_TOKEN = 4  # a rough average for English text and code; the real count is the tokenizer's
@@ -44,7 +45,8 @@ def estimate(rows: Iterable[dict[str, Any]], fields: Fields, selector: Selector,
         texts = list(dict.fromkeys(row.candidates))
         if len(texts) < 2:  # one distinct text: chosen without a match
             continue
-        row_matches = selector.planned_matches(len(texts))
+        key = rules["answer_key"]
+        row_matches = selector.planned_matches(len(texts), None if key is None else answers_of(key, texts))
         matches += row_matches
         fewest_requests += row_matches * cost.fewest_requests
         row_requests = row_matches * cost.most_requests
@@ -65,6 +67,8 @@ def estimate(rows: Iterable[dict[str, Any]], fields: Fields, selector: Selector,
             }
     named = (("budget", "budget"), ("token budget", "token_budget"), ("deadline", "deadline_s"))
     limits = [name for name, rule in named if rules[rule] is not None]
+    if rules["answer_key"] is not None and selector.method == "knockout":
+        limits.append("answers")  # a knockout stops once one answer is left
     waves = ["early stop"] if cost.fewest_votes != cost.most_votes else []
     coins = ["random orders"] if rules["order"] == "random" and rules["votes"] > 1 else []
     requests = _count(fewest_requests, most_requests, limits, coins + waves)
