@@ -204,6 +204,10 @@ def test_a_gateway_request_may_set_judge_settings_only_when_the_config_allows() 
         with pytest.raises(litellm.BadRequestError, match="may not set 'model'"):
             litellm.completion(model="rrm_select/hosted_vllm/generator", messages=MESSAGES, n=2,
                                api_base=server.api_base, rrm_select=judge_settings(server), **gateway)  # fmt: skip
+        with pytest.raises(litellm.BadRequestError, match="may not set 'answer'"):
+            litellm.completion(model="rrm_select/hosted_vllm/generator", messages=MESSAGES, n=2,
+                               api_base=server.api_base, rrm_select={"answer": "regex:(a+)+$"},
+                               rrm_select_defaults=judge_settings(server), **gateway)  # fmt: skip
         response = litellm.completion(model="rrm_select/hosted_vllm/generator", messages=MESSAGES, n=2,
                                       api_base=server.api_base, rrm_select=judge_settings(server),
                                       rrm_select_defaults={"requests_may_set_judge": True}, **gateway)  # fmt: skip
