@@ -91,6 +91,8 @@ def test_planned_matches_learn_the_answers_so_a_budget_is_not_held_back() -> Non
     assert knockout.planned_matches(4, ["A", "A", "A", "B"]) == 2  # one A-A pair is skipped for sure
     assert knockout.planned_matches(4, ["A"] * 4) == 0
     assert knockout.planned_matches(4, ["A", "B", None, None]) == 3
+    # within_answer="judge" plans for its final among the largest group too.
+    assert KnockoutSelector(judge(), within_answer="judge").planned_matches(4, ["A", "A", "A", "B"]) == 2 + 2
     # A budget of exactly the played matches pays for all of them (none held back for skipped pairs).
     candidates = field("AABB", [1, 9, 3, 4])
     selection = EloSelector(judge(), answer_key=letter, budget=4, seed=0).select("q", candidates)
