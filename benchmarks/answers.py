@@ -53,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import montecarlo
 import suite_report
+from thinking import _marker
 
 from rrm_select import KnockoutSelector, ScriptedJudge, Selection
 
@@ -83,7 +84,7 @@ def last_word(text: str) -> str | None:
     return text.rsplit(" ", 1)[-1] or None
 
 
-def fields(n: int, r: float, plan: Plan) -> tuple[list[str], list[list[str]], list[str]]:
+def fields(n: int, r: float, plan: Plan) -> Field:
     """`plan.selections` fields of `n` candidates at right-answer share `r` (the same at every p):
     queries, candidate texts, the right answers."""
     rng = np.random.default_rng([plan.seed, n, round(100 * r)])
@@ -137,7 +138,11 @@ def selector(method: str, judge: ScriptedJudge) -> KnockoutSelector:
     return KnockoutSelector(judge, answer_key=last_word, answer_prior=float(method.split("=")[1]))
 
 
-def run_cell(n: int, p: float, r: float, plan: Plan, field: tuple[list[str], list[list[str]], list[str]]) -> dict[str, Any]:
+Field = tuple[list[str], list[list[str]], list[str]]
+"""Queries, candidate texts, the right answers (see `fields`)."""
+
+
+def run_cell(n: int, p: float, r: float, plan: Plan, field: Field) -> dict[str, Any]:
     """Every method over the same fields; per selection, whether its final answer is right."""
     queries, texts, truth = field
     truths = dict(zip(queries, truth, strict=True))
@@ -152,13 +157,15 @@ def run_cell(n: int, p: float, r: float, plan: Plan, field: tuple[list[str], lis
             calls[method] = [0] * len(texts)
         else:
             choose = selector(method, judge_for(truths, p, plan.seed))
-            results: list[Selection] = [choose.select(q, t, seed=i) for i, (q, t) in enumerate(zip(queries, texts, strict=True))]
+            pairs = enumerate(zip(queries, texts, strict=True))
+            results: list[Selection] = [choose.select(q, t, seed=i) for i, (q, t) in pairs]
             right[method] = [int(last_word(s.best) == a) for s, a in zip(results, truth, strict=True)]
             calls[method] = [s.usage.requests for s in results]
         wall[method] = time.perf_counter() - start
     for method in methods(plan)[2:]:  # the answer-aware knockouts, against the plain one, selection by selection
         for i, (aware, plain) in enumerate(zip(calls[method], calls["plain"], strict=True)):
-            assert aware <= plain == n - 1, f"N={n} p={p} r={r} selection {i}: {method} made {aware} calls, plain {plain}"
+            where = f"N={n} p={p} r={r} selection {i}"
+            assert aware <= plain == n - 1, f"{where}: {method} made {aware} judge calls, the plain knockout {plain}"
     count = len(texts)
     oracle = statistics.fmean(any(last_word(x) == a for x in t) for t, a in zip(texts, truth, strict=True))
     row: dict[str, Any] = {"n": n, "p": p, "r": r, "selections": count, "oracle": oracle, "methods": {}, "wall_s": wall}
@@ -201,7 +208,9 @@ def _acc(row: dict[str, Any], method: str) -> str:
 
 
 def _model_calls(row: dict[str, Any], method: str) -> float:
-    return float(row["n"] - 1) if method == "plain" else row["model"]["aware_calls" if method == "aware" else f"{method} calls"]
+    if method == "plain":
+        return float(row["n"] - 1)
+    return row["model"]["aware_calls" if method == "aware" else f"{method} calls"]
 
 
 def _points(d: tuple[float, float]) -> str:
@@ -222,7 +231,14 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
             aware_loses.append((c, d))
     aware_gain = [paired(c, "aware", "plain")[0] for c in cells]
     savings = [1 - c["methods"]["aware"]["calls"] / c["methods"]["plain"]["calls"] for c in cells]
-    return {"beats": beats, "aware_loses": aware_loses, "aware_gain": aware_gain, "savings": savings}
+    model_ok = all(c["model"]["aware"] >= c["model"]["plain"] - 0.005 for c in cells)
+    return {
+        "beats": beats,
+        "aware_loses": aware_loses,
+        "aware_gain": aware_gain,
+        "savings": savings,
+        "model_ok": model_ok,
+    }
 
 
 def tables(report: dict[str, Any]) -> str:
@@ -237,7 +253,8 @@ def tables(report: dict[str, Any]) -> str:
         for m in methods(Plan(priors=tuple(weights)))
     )
     total = len(cells) * len(methods(Plan(priors=tuple(weights))))
-    calls_ok = all(c["methods"][m]["max_calls"] <= c["n"] - 1 for c in cells for m in methods(Plan(priors=tuple(weights)))[2:])
+    aware = methods(Plan(priors=tuple(weights)))[2:]
+    calls_ok = all(c["methods"][m]["max_calls"] <= c["n"] - 1 for c in cells for m in aware)
     parts = [
         f"`{meta['command']}`: {meta['runtime_s']:.0f} s on {meta['cpus']} cores. A simulated task: each of "
         f"N candidates gives the right answer with probability r, else one of {len(plan['wrong_weights'])} wrong "
@@ -255,8 +272,9 @@ def tables(report: dict[str, Any]) -> str:
         "Last column: the combination's accuracy minus the better of majority and plain in that cell, in points, "
         "paired over the same selections (± its standard error).",
     ]
-    header = ["N", "p", "r", "any right", "majority", "plain knockout", "aware knockout", f"combination (prior {choice['weight']:g})",
-              "calls plain / aware / combination", "combination − best of majority, plain"]  # fmt: skip
+    header = ["N", "p", "r", "any right", "majority", "plain knockout", "aware knockout",
+              f"combination (prior {choice['weight']:g})", "calls plain / aware / combination",
+              "combination − best of majority, plain"]  # fmt: skip
     rows = []
     for c in cells:
         best_other = max(("majority", "plain"), key=lambda m: c["methods"][m]["accuracy"])
@@ -270,7 +288,8 @@ def tables(report: dict[str, Any]) -> str:
     parts.append(suite_report._table(header, rows))
     parts.append(
         "The weight: mean accuracy over the cells by `answer_prior`, the model (measured): "
-        + ", ".join(f"{w:g}: {choice['model_mean'][f'{w:g}']:.3f} ({choice['measured_mean'][f'{w:g}']:.3f})" for w in weights)
+        + ", ".join(f"{w:g}: {choice['model_mean'][f'{w:g}']:.3f} ({choice['measured_mean'][f'{w:g}']:.3f})"
+                    for w in weights)  # fmt: skip
         + f"; aware without a prior: {statistics.fmean(c['model']['aware'] for c in cells):.3f} "
         f"({statistics.fmean(c['methods']['aware']['accuracy'] for c in cells):.3f}). Every weight's figures per cell "
         "are in answers.json."
@@ -281,16 +300,45 @@ def tables(report: dict[str, Any]) -> str:
         f"per selection{'' if calls_ok else '; VIOLATED'}): the answer-aware knockout saves "
         f"{100 * min(s['savings']):.0f}-{100 * max(s['savings']):.0f}% of the plain knockout's calls (the most where r "
         "is high: the bracket stops once only the right answer is left), and changes accuracy by "
-        f"{100 * min(s['aware_gain']):+.1f} to {100 * max(s['aware_gain']):+.1f} points against the plain knockout."
+        f"{100 * min(s['aware_gain']):+.1f} to {100 * max(s['aware_gain']):+.1f} points against the plain knockout "
+        f"(paired; {len(s['aware_loses'])} cells below zero, the lowest "
+        f"{_points(min((d for _, d in s['aware_loses']), default=(0.0, 0.0)))}, "
+        + ("within noise" if all(d[0] >= -2 * d[1] for _, d in s["aware_loses"]) else "SOME BEYOND TWO STANDARD ERRORS")
+        + (": the model has the answer-aware knockout at or above the plain one in every cell" if s["model_ok"] else
+           "; the model has it below the plain one somewhere")
+        + "). It gains "
+        "because right candidates never knock each other out: in the plain knockout two right candidates that meet "
+        "cost the right answer a candidate for nothing, in the answer-aware one every right candidate that goes out "
+        "lost a contest it was favoured in; the gain is largest at N=32 with a weak judge (many rounds, many "
+        f"right-against-right meetings avoided). `answer_prior=0.5` cannot override a vote at N=8 (it needs a count "
+        "ratio above e^2 = 7.4, at most 7 : 1 there), so there it is the answer-aware knockout. The cells at the "
+        "three p of one (N, r) share their fields, brackets and the judge's random draws, so their deviations from "
+        "the model move together."
     )
     if s["beats"]:
         where = "; ".join(
             f"N={c['n']}, p={c['p']:g}, r={c['r']:g}: {c['methods'][combo]['accuracy']:.3f} against majority "
-            f"{c['methods']['majority']['accuracy']:.3f} ({_points(vm)}) and plain {c['methods']['plain']['accuracy']:.3f} "
-            f"({_points(vp)})"
+            f"{c['methods']['majority']['accuracy']:.3f} ({_points(vm)}) and plain "
+            f"{c['methods']['plain']['accuracy']:.3f} "
+            f"({_points(vp)}; aware without the prior {c['methods']['aware']['accuracy']:.3f})"
             for c, vm, vp in s["beats"]
         )
-        parts.append(f"**Where the combination beats both** (by more than two standard errors against each): {where}.")
+        parts.append(
+            f"**Where the combination beats both** (by more than two standard errors against each): {where}. Where "
+            "a wrong answer is the most common one (r=0.3 against 0.35 for the commonest mistake), majority vote "
+            "fails and the gain over both is the answer-aware knockout's. The prior against the answer-aware "
+            "knockout alone, in these cells: "
+            + ", ".join(
+                f"{_points(paired(c, combo, 'aware'))} (model {100 * (c['model'][combo] - c['model']['aware']):+.1f})"
+                for c, _, _ in s["beats"]
+            )
+            + " points"
+            + ("; within two standard errors in every one, so there the win over both is the answer key's"
+               if all(abs(d[0]) <= 2 * d[1] for d in (paired(c, combo, "aware") for c, _, _ in s["beats"])) else "")
+            + ". The prior's own gains are largest where majority vote is better still (N=32, p=0.6: r=0.5 and 0.7)."
+            + ("" if any(c["n"] == min(x["n"] for x in cells) for c, _, _ in s["beats"]) else
+               f" No cell at N={min(x['n'] for x in cells)} clears two standard errors against both.")
+        )
     else:
         parts.append("**The combination beats majority vote and the plain knockout together in no cell** (by more than "
                      "two standard errors against each).")  # fmt: skip
@@ -300,30 +348,53 @@ def tables(report: dict[str, Any]) -> str:
 
 
 def rule_of_thumb(report: dict[str, Any]) -> str:
-    """The rule of thumb, with this run's figures."""
-    return "**Rule of thumb.** (see below)"
+    """The rule of thumb the full run supports, with this run's figures (cells it lacks: left out)."""
+    cells = {(c["n"], c["p"], c["r"]): c for c in report["cells"]}
+    combo = report["combination"]["method"]
+    weight = report["combination"]["weight"]
+    s = summary(report)
+
+    def acc(n: int, p: float, r: float, method: str) -> str:
+        return f"{cells[(n, p, r)]['methods'][method]['accuracy']:.3f}"
+
+    text = (
+        "**Rule of thumb.** Give a knockout the answer key whenever answers can be compared: it never makes more "
+        f"judge calls (here {100 * min(s['savings']):.0f}-{100 * max(s['savings']):.0f}% fewer, the most when "
+        "candidates agree) and "
+        + ("was nowhere measurably less accurate than the plain knockout. "
+           if all(d[0] >= -2 * d[1] for _, d in s["aware_loses"]) else "was sometimes less accurate (see above). ")
+    )
+    if all(k in cells for k in ((32, 0.7, 0.5), (8, 0.8, 0.3), (32, 0.6, 0.5))):
+        good = [c for c in cells.values() if c["p"] >= 0.7 and c["r"] >= 0.5]
+        worst = min(paired(c, combo, max(("majority", "plain"), key=lambda m: c["methods"][m]["accuracy"]))[0]
+                    for c in good)  # fmt: skip
+        versus = (
+            f"never below the better of majority vote and the plain knockout there (the closest: {100 * worst:+.1f} "
+            "points)"
+            if worst >= 0
+            else f"at most {-100 * worst:.1f} points below the better of majority and plain there"
+        )
+        text += (
+            f"With a decent judge (p >= 0.7) and a right answer that is usually the most common one (r >= 0.5), add "
+            f"`answer_prior={weight:g}`: {versus}, e.g. N=32, p=0.7, r=0.5: {acc(32, 0.7, 0.5, combo)} against "
+            f"majority {acc(32, 0.7, 0.5, 'majority')} and plain {acc(32, 0.7, 0.5, 'plain')}; leave it off when a "
+            f"wrong answer may be the most common one (N=8, p=0.8, r=0.3: {acc(8, 0.8, 0.3, combo)} with it, "
+            f"{acc(8, 0.8, 0.3, 'aware')} without). With a weak judge (p=0.6) and a right answer that is the most "
+            f"common one, majority vote alone is best, and free (N=32, p=0.6, r=0.5: {acc(32, 0.6, 0.5, 'majority')}, "
+            f"combination {acc(32, 0.6, 0.5, combo)}, plain {acc(32, 0.6, 0.5, 'plain')})."
+        )
+    return text
 
 
 # -- the plot ------------------------------------------------------------------------------------
 
+FLOOR = 0.2  # the plots' lowest accuracy (every figure here is above it)
 SERIES = {  # method key (or "combination") -> label, colour, marker
     "majority": ("majority vote (no judge)", "#7f7f7f", "square"),
     "plain": ("plain knockout", "#1f77b4", "circle"),
     "aware": ("answer-aware knockout", "#ff7f0e", "triangle"),
     "combination": ("aware + answer_prior", "#d62728", "diamond"),
 }
-
-
-def _marker(kind: str, x: float, y: float, color: str, hollow: bool = False, r: float = 4.0) -> str:
-    fill = "none" if hollow else color
-    style = f'fill="{fill}" stroke="{color}" stroke-width="1.2"'
-    if kind == "square":
-        return f'<rect x="{x - r:.1f}" y="{y - r:.1f}" width="{2 * r:.1f}" height="{2 * r:.1f}" {style}/>'
-    if kind == "triangle":
-        return f'<polygon points="{x:.1f},{y - r * 1.2:.1f} {x - r:.1f},{y + r * 0.8:.1f} {x + r:.1f},{y + r * 0.8:.1f}" {style}/>'
-    if kind == "diamond":
-        return f'<polygon points="{x:.1f},{y - r * 1.2:.1f} {x - r:.1f},{y:.1f} {x:.1f},{y + r * 1.2:.1f} {x + r:.1f},{y:.1f}" {style}/>'
-    return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r:.1f}" {style}/>'
 
 
 def svg_plot(report: dict[str, Any], path: Path) -> None:
@@ -350,24 +421,27 @@ def svg_plot(report: dict[str, Any], path: Path) -> None:
                 return x0 + (r - lo_r) / (hi_r - lo_r) * pw
 
             def sy(a: float, y0: float = y0) -> float:
-                return y0 + (1 - a) * ph
+                return y0 + (1 - (a - FLOOR) / (1 - FLOOR)) * ph
 
             out.append(f'<rect x="{x0}" y="{y0}" width="{pw}" height="{ph}" fill="none" stroke="#444"/>')
-            out.append(f'<text x="{x0 + pw / 2}" y="{y0 - 10}" text-anchor="middle" font-size="13">N={n}, p={p:g}</text>')
-            for i in range(6):
-                a = i / 5
+            title = f"N={n}, p={p:g}"
+            out.append(f'<text x="{x0 + pw / 2}" y="{y0 - 10}" text-anchor="middle" font-size="13">{title}</text>')
+            for i in range(round((1 - FLOOR) * 10) + 1):
+                a = FLOOR + i / 10
                 out.append(f'<line x1="{x0}" y1="{sy(a):.1f}" x2="{x0 + pw}" y2="{sy(a):.1f}" stroke="#e4e4e4"/>')
                 if col == 0:
                     out.append(f'<text x="{x0 - 6}" y="{sy(a) + 4:.1f}" text-anchor="end">{a:.1f}</text>')
             for r in rs:
                 out.append(f'<text x="{sx(r):.1f}" y="{y0 + ph + 15}" text-anchor="middle">{r:g}</text>')
             if row == len(ns) - 1:
-                out.append(f'<text x="{x0 + pw / 2}" y="{y0 + ph + 32}" text-anchor="middle">r (share of right candidates)</text>')
+                out.append(f'<text x="{x0 + pw / 2}" y="{y0 + ph + 32}" text-anchor="middle">'
+                           "r (share of right candidates)</text>")  # fmt: skip
             if col == 0:
                 out.append(f'<text transform="translate({x0 - 40},{y0 + ph / 2}) rotate(-90)" text-anchor="middle">'
                            "P(final answer right)</text>")  # fmt: skip
             oracle = " ".join(f"{sx(r):.1f},{sy(panel[r]['oracle']):.1f}" for r in rs if r in panel)
-            out.append(f'<polyline points="{oracle}" fill="none" stroke="#000" stroke-width="1" stroke-dasharray="2,3"/>')
+            dotted = 'fill="none" stroke="#000" stroke-width="1" stroke-dasharray="2,3"'
+            out.append(f'<polyline points="{oracle}" {dotted}/>')
             for key, (_, color, kind) in SERIES.items():
                 method = combo if key == "combination" else key
                 pts = [(r, panel[r]["methods"][method], panel[r]["model"][method]) for r in rs if r in panel]

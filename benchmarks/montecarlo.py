@@ -140,7 +140,9 @@ def thinking_vote_accuracy(
 # each answer still in the running, not on individual candidates.
 
 
-def answer_fields(n: int, r: float, wrong_weights: tuple[float, ...], trials: int, rng: np.random.Generator) -> np.ndarray:
+def answer_fields(
+    n: int, r: float, wrong_weights: tuple[float, ...], trials: int, rng: np.random.Generator
+) -> np.ndarray:
     """Each candidate's answer group (trials x n): 0 the right answer, 1.. the wrong ones."""
     weights = np.asarray(wrong_weights, float)
     probs = np.concatenate([[r], (1 - r) * weights / weights.sum()])
