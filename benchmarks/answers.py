@@ -310,7 +310,7 @@ def tables(report: dict[str, Any]) -> str:
         "because right candidates never knock each other out: in the plain knockout two right candidates that meet "
         "cost the right answer a candidate for nothing, in the answer-aware one every right candidate that goes out "
         "lost a contest it was favoured in; the gain is largest at N=32 with a weak judge (many rounds, many "
-        f"right-against-right meetings avoided). `answer_prior=0.5` cannot override a vote at N=8 (it needs a count "
+        "right-against-right meetings avoided). `answer_prior=0.5` cannot override a vote at N=8 (it needs a count "
         "ratio above e^2 = 7.4, at most 7 : 1 there), so there it is the answer-aware knockout. The cells at the "
         "three p of one (N, r) share their fields, brackets and the judge's random draws, so their deviations from "
         "the model move together."
