@@ -97,6 +97,14 @@ def test_planned_matches_learn_the_answers_so_a_budget_is_not_held_back() -> Non
     candidates = field("AABB", [1, 9, 3, 4])
     selection = EloSelector(judge(), answer_key=letter, budget=4, seed=0).select("q", candidates)
     assert selection.stopped_early is None and selection.usage.requests == 4
+    # With votes to spare, a skipped pair must not hand its share to another match's later waves.
+    for selector, letters, budget in [(EloSelector, "AABB", 4), (EloSelector, "AABC", 8), (KnockoutSelector, "AAAAAB", 3)]:
+        for seed in range(6):
+            field_ = field(letters, list(range(len(letters))))
+            chosen = selector(judge(), answer_key=letter, votes=3, budget=budget, seed=seed).select("q", field_)
+            assert "unplayed" not in {m.decided_by for m in chosen.matches}, (selector.__name__, letters, seed)
+    swiss = SwissSelector(judge(), answer_key=letter)
+    assert swiss.planned_matches(8, list("AAAAAAAB")) == 4 * 1  # one player outside the largest group
 
 
 def test_the_winning_answers_member_is_the_one_with_most_votes_or_the_judges_pick() -> None:
@@ -165,8 +173,11 @@ def test_an_empty_answer_is_no_answer_and_options_are_checked() -> None:
                            ({"answer_prior": -1}, "answer_prior"), ({"answer_prior": 1.0}, "needs an answer_key")]:  # fmt: skip
         with pytest.raises(InvalidArgumentError, match=named):
             KnockoutSelector(judge(), **options)  # type: ignore[arg-type]
+    for refuses in (EloSelector, SwissSelector):  # their ratings use the votes, not match decisions
+        with pytest.raises(InvalidArgumentError, match="answer_prior"):
+            refuses(judge(), answer_key=letter, answer_prior=1.0)
     with pytest.raises(InvalidArgumentError, match="answer_prior"):
-        EloSelector(judge(), answer_key=letter, answer_prior=1.0)
+        KnockoutSelector(judge(), answer_key=letter, answer_prior=1.0, finalists=2)
 
 
 def test_without_an_answer_key_nothing_changes() -> None:
@@ -174,3 +185,16 @@ def test_without_an_answer_key_nothing_changes() -> None:
     selection = KnockoutSelector(judge(), seed=3).select("q", candidates)
     assert selection.answers is None and "answers" not in selection.trace()
     assert selection.usage.requests == 3
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_the_member_returned_was_never_beaten_and_a_pass_claims_no_preference(seed: int) -> None:
+    noisy = ScriptedJudge.by_score(quality, accuracy=0.65, seed=seed)
+    candidates = field("DAABBAADAA", [3, 1, 4, 1, 5, 9, 2, 6, 5, 8])
+    selection = KnockoutSelector(noisy, answer_key=letter, votes=3, seed=seed).select("q", candidates)
+    best = selection.best_index
+    assert all(m.loser != best for m in selection.matches if m.votes)  # no judged match lost
+    assert selection.scores[best] == max(selection.scores)
+    for match in selection.matches:
+        if match.decided_by == "same_answer":  # let through without a call: no score gap
+            assert selection.scores[match.a] == selection.scores[match.b]

@@ -67,8 +67,8 @@ def estimate(rows: Iterable[dict[str, Any]], fields: Fields, selector: Selector,
             }
     named = (("budget", "budget"), ("token budget", "token_budget"), ("deadline", "deadline_s"))
     limits = [name for name, rule in named if rules[rule] is not None]
-    if rules["answer_key"] is not None and selector.method == "knockout":
-        limits.append("answers")  # a knockout stops once one answer is left
+    if rules["answer_key"] is not None and selector.method != "elo":
+        limits.append("answers")  # who wins decides how many pairs of different answers are left
     waves = ["early stop"] if cost.fewest_votes != cost.most_votes else []
     coins = ["random orders"] if rules["order"] == "random" and rules["votes"] > 1 else []
     requests = _count(fewest_requests, most_requests, limits, coins + waves)

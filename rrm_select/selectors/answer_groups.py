@@ -61,18 +61,42 @@ async def answer_knockout(t: Tournament, finalists: int) -> tuple[list[int], dic
         outcomes = await gather_fail_fast(*(t.play(a, b, round, (round, a, b, 1)) for a, b in played))
         alive = [o.winner for o in outcomes] + [p for pair in resting for p in pair] + ([bye] if bye is not None else [])
         for outcome in outcomes:
+            if t.same_answer(outcome.a, outcome.b):
+                continue  # not beaten: it goes as far as the one it let through (see passed_on)
             reached[outcome.loser] = float(round)
             won = dict(zip((outcome.a, outcome.b), outcome.wins, strict=True))
             share[outcome.loser] = won[outcome.loser] / max(1, sum(won.values()))
     return alive, reached, share, round
 
 
+def passed_on(t: Tournament, reached: dict[int, float], share: dict[int, float]) -> None:
+    """A player that went out in a same-answer match, without a call, was not beaten: it gets
+    the round and vote share of the one it let through (in the end, of the one that was), so the
+    ranking and the scores claim no preference the judge never gave."""
+    through = {o.loser: o.winner for o in t.outcomes.values() if t.same_answer(o.a, o.b)}
+    for player in through:
+        last = player
+        while last in through:
+            last = through[last]
+        reached[player], share[player] = reached[last], share[last]
+
+
+def largest_group(answers: Sequence[str | None]) -> int:
+    """The size of the largest answer group (a player without an answer is a group of one)."""
+    return max(Counter(a for a in answers if a is not None).values(), default=1 if answers else 0)
+
+
 async def best_of_answer(t: Tournament, ranking: list[int], within: WithinAnswer) -> list[int]:
-    """`ranking` with the winning answer's chosen member first (see `WithinAnswer`)."""
+    """`ranking` with the winning answer's chosen member first (see `WithinAnswer`). The members
+    that contend are those no other answer has beaten (`Tournament.contenders`); in a round
+    robin or Swiss, where no one is eliminated, the ratings already order them, so ``"votes"``
+    keeps the top-rated member."""
     assert t.answers is not None
     answer = t.answers[ranking[0]]
     members = [p for p in ranking if answer is not None and t.answers[p] == answer]
-    if len(members) < 2:
+    if t.contenders is not None:
+        members = [p for p in members if p in t.contenders]
+    if len(members) < 2 or (within == "votes" and t.contenders is None):
         return ranking
     if within == "votes":
         best = max(members, key=lambda p: (t.votes_won(p), -t.candidate_of[p]))
@@ -114,6 +138,4 @@ def cross_pairs(answers: Sequence[str | None]) -> int:
 
 def final_bound(answers: Sequence[str | None], within: WithinAnswer) -> int:
     """The most matches `within_answer="judge"` adds: a knockout among the largest answer group."""
-    if within != "judge":
-        return 0
-    return max(Counter(a for a in answers if a is not None).values(), default=1) - 1
+    return max(0, largest_group(answers) - 1) if within == "judge" else 0

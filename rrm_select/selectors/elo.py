@@ -50,7 +50,7 @@ class EloSelector(Selector):
     ) -> None:
         super().__init__(judge, **options)
         if self.rules["answer_prior"]:
-            raise InvalidArgumentError("answer_prior weighs match decisions (knockout, swiss); elo ratings use the votes")
+            raise InvalidArgumentError("answer_prior weighs knockout decisions; elo ratings use the votes")
         if rating not in ("bradley_terry", "online_elo"):
             raise InvalidArgumentError(f"unknown rating {rating!r}; expected 'bradley_terry' or 'online_elo'")
         if prior <= 0 or k_factor <= 0:

@@ -24,7 +24,7 @@ from typing_extensions import Unpack
 from rrm_select.errors import InvalidArgumentError
 from rrm_select.fail_fast import gather_fail_fast
 from rrm_select.judges.base import Judge
-from rrm_select.selectors.answer_groups import answer_knockout, groups_left, knockout_bound
+from rrm_select.selectors.answer_groups import answer_knockout, groups_left, knockout_bound, passed_on
 from rrm_select.selectors.base import Selector
 from rrm_select.selectors.tournament import SelectorOptions, Tournament
 from rrm_select.selectors.elo import round_robin
@@ -60,6 +60,8 @@ class KnockoutSelector(Selector):
 
     def __init__(self, judge: Judge, *, finalists: int = 1, **options: Unpack[SelectorOptions]) -> None:
         super().__init__(judge, **options)
+        if self.rules["answer_prior"] and finalists != 1:
+            raise InvalidArgumentError("answer_prior weighs knockout decisions; the finalists' ratings use the votes")
         if not isinstance(finalists, int) or finalists < 1 or finalists & (finalists - 1):
             raise InvalidArgumentError(f"finalists must be a power of two (1, 2, 4, 8, ...), got {finalists!r}")
         self.finalists = finalists
@@ -118,7 +120,9 @@ class KnockoutSelector(Selector):
             return await self._final(t, alive, reached, share, round=rounds + 1)
         for player in alive:
             reached[player] = float(rounds + 1)
-        ranking = sorted(reached, key=lambda p: (-reached[p], -t.votes_won(p) * (p in alive), -share[p], p))
+        passed_on(t, reached, share)
+        t.contenders = [p for p in reached if reached[p] == rounds + 1]
+        ranking = sorted(reached, key=lambda p: (-reached[p], -t.votes_won(p), -share[p], p))
         return ranking, [reached[p] for p in range(len(t.texts))]
 
     async def _final(

@@ -19,7 +19,7 @@ from rrm_select.errors import InvalidArgumentError
 from rrm_select.fail_fast import gather_fail_fast
 from rrm_select.judges.base import Judge
 from rrm_select.ratings import bradley_terry, to_elo
-from rrm_select.selectors.answer_groups import cross_pairs
+from rrm_select.selectors.answer_groups import largest_group
 from rrm_select.selectors.base import Selector
 from rrm_select.selectors.tournament import SelectorOptions, Tournament
 
@@ -59,6 +59,8 @@ class SwissSelector(Selector):
 
     def __init__(self, judge: Judge, *, rounds: int | None = None, **options: Unpack[SelectorOptions]) -> None:
         super().__init__(judge, **options)
+        if self.rules["answer_prior"]:
+            raise InvalidArgumentError("answer_prior weighs knockout decisions; swiss ratings use the votes")
         if rounds is not None and (not isinstance(rounds, int) or rounds < 1):
             raise InvalidArgumentError(f"rounds must be an integer >= 1 or None, got {rounds!r}")
         self.rounds = rounds
@@ -67,9 +69,9 @@ class SwissSelector(Selector):
         return min(self.rounds or math.ceil(math.log2(n)) + 1, n - 1)
 
     def _planned(self, n: int, answers: Sequence[str | None] | None) -> int:
-        if answers is not None and cross_pairs(answers) == 0:
-            return 0  # one answer: nothing is judged
-        return self._rounds(n) * (n // 2)
+        # A judged pair needs a player outside the largest answer group.
+        outside = n if answers is None else n - largest_group(answers)
+        return self._rounds(n) * min(n // 2, outside)
 
     async def _tournament(self, t: Tournament) -> tuple[list[int], list[float]]:
         n = len(t.texts)
@@ -84,7 +86,7 @@ class SwissSelector(Selector):
             matches = await gather_fail_fast(*(t.play(a, b, round, (round, a, b)) for a, b in pairs))
             for match in matches:
                 played.add(frozenset((match.a, match.b)))
-                points[match.winner] += 1
+                points[match.winner] += 0 if t.same_answer(match.a, match.b) else 1  # no contest, no point
                 wins[match.a, match.b] += match.wins[0]
                 wins[match.b, match.a] += match.wins[1]
         ratings = to_elo(bradley_terry(wins))

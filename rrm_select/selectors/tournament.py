@@ -97,6 +97,9 @@ class Tournament:
     outcomes: dict[tuple[int, ...], Outcome] = field(default_factory=dict)
     arrived: set[int] = field(default_factory=set)
     """Players whose answer has been read on arrival."""
+    contenders: list[int] | None = None
+    """The players still in when an answer-aware knockout ended (None: every player of the
+    winning answer contends, as in a round robin)."""
     stopped_early: StopReason | None = None
 
     def rng(self, *key: int) -> np.random.Generator:
@@ -146,7 +149,9 @@ class Tournament:
         decided_by: Decision | None = "identical" if text_a == text_b else None
         if decided_by is None and not judge_same and self.same_answer(a, b):
             decided_by = "same_answer"
-        room = self.budget.start_match()
+        # A match settled without a call was left out of the plan (unless answers were unknown
+        # then, with candidates still arriving), so it takes no share of the budget.
+        room = self.budget.start_match() if decided_by is None or self.arrivals is not None else 0
         thinking = self.rules["thinking_budgets"]
         step = 0  # which of the thinking budgets this match's next wave takes
         while decided_by is None and (size := self._wave(votes, ca, cb, cast, len(slots[0]))):
@@ -235,7 +240,7 @@ class Tournament:
     def _unplayed_winner(self, a: int, b: int, coin: bool) -> int:
         """Best so far (candidates `a`, `b`): the one that won more of its matches (a seeded coin
         when even)."""
-        won = Counter(m.winner for m in self.matches.values() if m.decided_by != "unplayed")
+        won = Counter(m.winner for m in self.matches.values() if m.decided_by not in ("unplayed", "same_answer"))
         if won[a] != won[b]:
             return a if won[a] > won[b] else b
         return a if coin else b
