@@ -1,7 +1,7 @@
 """Know your judge: measure it on labelled chosen/rejected pairs (``rrm-select calibrate``).
 
-It uses only the public API of the core (``from rrm_select import ...``) and `filter`'s row
-reading: the run (`runner`: `calibrate`, `acalibrate`), the pairs (`pairs`), the figures
+It uses only the public API of the core (``from rrm_select import ...``), `filter`'s row reading
+and rejects file, and (the command) `settings.build_judge`: the run (`runner`: `calibrate`, `acalibrate`), the pairs (`pairs`), the figures
 (`stats`), the report (`report`: `CalibrationReport`) and the command (`cli`).
 """
 
