@@ -136,7 +136,8 @@ def test_the_command_writes_the_report_and_the_rejects(tmp_path: Path, serve, ca
     bad = [{"id": "no-rejected", "prompt": "q", "chosen": "a"}, {"id": "same", "prompt": "q", "chosen": "a 1",
            "rejected": "a 1"}, {"id": "number", "prompt": "q", "chosen": 5, "rejected": "b"}, [1, 2],
            {"id": "chat", "prompt": [{"role": "user", "content": "hi, quality?"}],
-            "chosen": {"role": "assistant", "content": "hello, quality 5"}, "rejected": "go away, quality 0"}]  # fmt: skip
+            "chosen": {"role": "assistant", "content": "hello, quality 5"},
+            "rejected": "go away, quality 0"}]  # fmt: skip
     source = write_jsonl(tmp_path / "pairs.jsonl", make_pairs(6) + bad)
     out = tmp_path / "report.json"
     argv = ["calibrate", str(source), "-o", str(out), "--model", "judge", "--client", "http",

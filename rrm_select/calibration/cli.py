@@ -62,5 +62,6 @@ def run_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
     print(report.table())
-    print(f"done: {report.overall.pairs} pairs judged, {report.rejected} rejected; wrote {args.output}", file=sys.stderr)
+    done = f"done: {report.overall.pairs} pairs judged, {report.rejected} rejected; wrote {args.output}"
+    print(done, file=sys.stderr)
     return 0

@@ -66,4 +66,5 @@ def check_pair(raw: dict[str, Any], position: int, fields: PairFields) -> Labell
     if chosen.strip() == rejected.strip():
         raise BadRow("chosen and rejected are the same text")
     subset = raw.get(fields.subset)
-    return LabelledPair(pair_id(raw, position, fields), query, chosen, rejected, None if subset is None else str(subset))
+    named = None if subset is None else str(subset)
+    return LabelledPair(pair_id(raw, position, fields), query, chosen, rejected, named)
