@@ -5,6 +5,11 @@ judge = LiteLLMJudge("hosted_vllm/Reward-Reasoning/RRM-7B", api_base="http://127
 best = KnockoutSelector(judge, votes=3).select(query, candidates).best
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
 from rrm_select.answers import AnswerKey, answers_of
 from rrm_select.cache import JudgmentCache
 from rrm_select.conversation import BadRow, candidate_text, query_text, unicode_error
@@ -48,7 +53,7 @@ from rrm_select.selectors.tournament import SelectorOptions
 from rrm_select.streaming import ResponseStream, generic_chunks
 from rrm_select.sync_loop import run_sync
 from rrm_select.types import Match, Selection, Usage, Vote
-from rrm_select.voting import EarlyStop, OrderPolicy, match_cost
+from rrm_select.voting import EarlyStop, OrderPolicy, count_orders, match_cost, order_disagreements, vote_orders
 from rrm_select.wrappers import (
     Reranked,
     acompletion,
@@ -59,6 +64,25 @@ from rrm_select.wrappers import (
     selection_of,
 )
 
+
+if TYPE_CHECKING:
+    from rrm_select.calibration import CalibrationReport
+
+
+def calibrate(pairs: Iterable[Mapping[str, Any]], judge: Judge, **options: Any) -> CalibrationReport:
+    """Measure `judge` on labelled chosen/rejected pairs: accuracies (the RRM paper's reference
+    score among them), position bias, abstentions, tokens and latency, overall and per subset.
+    The options and the result are `rrm_select.calibration.calibrate`'s (``rrm-select calibrate``)."""
+    from rrm_select.calibration import calibrate as run
+
+    return run(pairs, judge, **options)
+
+
+async def acalibrate(pairs: Iterable[Mapping[str, Any]], judge: Judge, **options: Any) -> CalibrationReport:
+    """`calibrate`, awaited."""
+    from rrm_select.calibration import acalibrate as run
+
+    return await run(pairs, judge, **options)
 
 
 def register_litellm() -> None:
@@ -122,20 +146,25 @@ __all__ = [
     "VLLMJudge",
     "Vote",
     "VoteRequest",
+    "acalibrate",
     "acompletion",
     "answer_bound",
     "answers_of",
     "arerank",
+    "calibrate",
     "candidate_text",
     "completion",
+    "count_orders",
     "derive_seed",
     "generation_usage_of",
     "generic_chunks",
     "match_cost",
+    "order_disagreements",
     "query_text",
     "register_litellm",
     "rerank",
     "run_sync",
     "selection_of",
     "unicode_error",
+    "vote_orders",
 ]

@@ -91,3 +91,22 @@ def test_a_process_killed_while_storing_votes_keeps_all_of_them_or_none(tmp_path
     died = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=60)
     assert died.returncode == 9, died.stderr
     assert len(JudgmentCache(path)) == 0
+
+
+def test_the_resampling_policy_is_part_of_the_key(tmp_path: Path) -> None:
+    from rrm_select import Judge, RetryPolicy, ScriptedBackend, VoteRequest, run_sync
+
+    def judge(resamples: int) -> Judge:
+        backend = ScriptedBackend(lambda query, first, second: 1 if quality(first) > quality(second) else 2)
+        return Judge(backend, retry=RetryPolicy(resamples=resamples), cache=JudgmentCache(tmp_path / "c.db"))
+
+    request = [VoteRequest("q", TEXTS[0], TEXTS[1], 1)]
+    resampling = judge(2)
+    run_sync(resampling.ajudge(request))  # a filter run's default policy
+    assert resampling.backend.calls == 1
+    again = judge(2)
+    assert run_sync(again.ajudge(request))[0].votes[0].cached and again.backend.calls == 0  # the same policy: served
+    first_sample = judge(0)
+    assert not run_sync(first_sample.ajudge(request))[0].votes[0].cached and first_sample.backend.calls == 1
+    # The default policy's keys are those of before the policy was part of them.
+    assert "resamples" not in resampling.fingerprint and '"resamples": 0' in first_sample.fingerprint

@@ -2,6 +2,7 @@
 
     rrm-select filter INPUT -o OUTPUT --model hosted_vllm/RRM-7B --api-base http://127.0.0.1:8000/v1
     rrm-select select --query "2+2?" answer1.txt answer2.txt --model ... --api-base ...
+    rrm-select calibrate pairs.jsonl -o report.json --model ... --api-base ...
 
 Exit codes: 0 done; 2 invalid input or option (nothing judged); 3 the judge failed (rows
 already written are kept: rerun the same command to resume).
@@ -32,6 +33,8 @@ from rrm_select import (
     Selection,
     Selector,
 )
+from rrm_select.calibration.cli import add_arguments as calibration_arguments
+from rrm_select.calibration.cli import run_calibrate
 from rrm_select.settings import (
     DEFAULTS,
     SELECTORS,
@@ -81,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     select.add_argument("files", nargs="*", help="one candidate per file; none: a JSON list or one per line on stdin")
     select.add_argument("--json", action="store_true", help="print the whole result as JSON")
     _judge_options(select)
+
+    calibrate = commands.add_parser("calibrate", help="measure the judge on labelled chosen/rejected pairs")
+    calibration_arguments(calibrate)
+    _judge_options(calibrate)
     return parser
 
 
@@ -282,6 +289,8 @@ def render(result: Selection) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "calibrate":
+            return run_calibrate(args, settings_of(args))
         return run_filter(args) if args.command == "filter" else run_select(args)
     except (InvalidArgumentError, MissingDependencyError, json.JSONDecodeError, OSError) as exc:
         print(f"rrm-select: error: {exc}", file=sys.stderr)

@@ -65,6 +65,9 @@ class RetryPolicy(BaseModel):
         return self
 
 
+DEFAULT_RESAMPLES: int = RetryPolicy.model_fields["resamples"].default
+
+
 @dataclass
 class Ballot:
     """The votes for one `VoteRequest`, in order, and the requests they took. It holds fewer
@@ -160,8 +163,13 @@ class Judge:
 
     @property
     def fingerprint(self) -> str:
-        """A stable identity of this judge's votes: settings and format version (a cache key part)."""
-        return json.dumps({**self.settings, "format": self.format.version}, sort_keys=True, default=repr)
+        """A stable identity of this judge's votes: settings, format version and, when it is not
+        the default, the resampling policy (a vote resampled until it parsed is not the first
+        sample a calibration scores); a cache key part."""
+        identity: dict[str, object] = {**self.settings, "format": self.format.version}
+        if self.retry.resamples != DEFAULT_RESAMPLES:  # absent at the default: older keys stay valid
+            identity["resamples"] = self.retry.resamples
+        return json.dumps(identity, sort_keys=True, default=repr)
 
     def close(self) -> None:
         """Release what the backend holds (engine processes, connections); idempotent."""
