@@ -67,6 +67,7 @@ from rrm_select.wrappers import (
 
 if TYPE_CHECKING:
     from rrm_select.calibration import CalibrationReport
+    from rrm_select.planning import Plan
 
 
 def calibrate(pairs: Iterable[Mapping[str, Any]], judge: Judge, **options: Any) -> CalibrationReport:
@@ -83,6 +84,18 @@ async def acalibrate(pairs: Iterable[Mapping[str, Any]], judge: Judge, **options
     from rrm_select.calibration import acalibrate as run
 
     return await run(pairs, judge, **options)
+
+
+def plan(report: Any = None, *, n: int, **options: Any) -> Plan:
+    """Rank selector settings (knockout, finalists, Swiss, round robin; votes; order; early stop)
+    for picking the best of `n` with a judge, from its calibration `report` (a
+    `CalibrationReport`, its JSON or a path) or its figures by hand (``accuracy=``, ``bias=``,
+    ``tokens_per_vote=``): predicted accuracy, calls, tokens and latency of each, within a cost
+    limit (``max_tokens_per_prompt=``) or for a ``target=`` accuracy. The options and the result
+    are `rrm_select.planning.plan`'s (``rrm-select plan``)."""
+    from rrm_select.planning import plan as run
+
+    return run(report, n=n, **options)
 
 
 def register_litellm() -> None:
@@ -160,6 +173,7 @@ __all__ = [
     "generic_chunks",
     "match_cost",
     "order_disagreements",
+    "plan",
     "query_text",
     "register_litellm",
     "rerank",

@@ -3,6 +3,7 @@
     rrm-select filter INPUT -o OUTPUT --model hosted_vllm/RRM-7B --api-base http://127.0.0.1:8000/v1
     rrm-select select --query "2+2?" answer1.txt answer2.txt --model ... --api-base ...
     rrm-select calibrate pairs.jsonl -o report.json --model ... --api-base ...
+    rrm-select plan --report report.json --n 8 --max-tokens-per-prompt 60000
 
 Exit codes: 0 done; 2 invalid input or option (nothing judged); 3 the judge failed (rows
 already written are kept: rerun the same command to resume).
@@ -35,6 +36,8 @@ from rrm_select import (
 )
 from rrm_select.calibration.cli import add_arguments as calibration_arguments
 from rrm_select.calibration.cli import run_calibrate
+from rrm_select.planning.cli import add_arguments as plan_arguments
+from rrm_select.planning.cli import run_plan
 from rrm_select.settings import (
     DEFAULTS,
     SELECTORS,
@@ -88,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate = commands.add_parser("calibrate", help="measure the judge on labelled chosen/rejected pairs")
     calibration_arguments(calibrate)
     _judge_options(calibrate)
+
+    planning = commands.add_parser("plan", help="rank selector settings for a judge (from its calibration report)")
+    plan_arguments(planning)
     return parser
 
 
@@ -291,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "calibrate":
             return run_calibrate(args, settings_of(args))
+        if args.command == "plan":
+            return run_plan(args)
         return run_filter(args) if args.command == "filter" else run_select(args)
     except (InvalidArgumentError, MissingDependencyError, json.JSONDecodeError, OSError) as exc:
         print(f"rrm-select: error: {exc}", file=sys.stderr)
