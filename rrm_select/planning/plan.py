@@ -158,14 +158,16 @@ def figures_of_report(report: Any) -> dict[str, float | None]:
         return value
 
     overall = ("overall",)
+    accuracy = field(*overall, "single_vote", "estimate")
+    bias = field(*overall, "position_bias")
+    abstain = field(*overall, "abstention_rate")
     prompt, completion = field(*overall, "prompt_tokens", "median"), field(*overall, "completion_tokens", "median")
     if prompt is None or completion is None:
         raise InvalidArgumentError("the calibration report has no token counts (overall prompt and completion medians)")
-    bias = field(*overall, "position_bias")
     return {
-        "accuracy": field(*overall, "single_vote", "estimate"),
-        "bias": 0.5 if bias is None else bias,
-        "abstain": field(*overall, "abstention_rate"),
+        "accuracy": accuracy,
+        "bias": 0.5 if bias is None else bias,  # no valid vote: no evidence of a bias
+        "abstain": abstain,
         "tokens_per_vote": prompt + completion,
         "latency_per_vote": field(*overall, "latency_s", "median"),
     }
