@@ -70,8 +70,8 @@ class BiasedJudge:
         return (1 if q1 > q2 else 2) if right else (2 if q1 > q2 else 1)
 
 
-def selector_for(setting: Setting, judge: ScriptedJudge) -> KnockoutSelector | SwissSelector | EloSelector:
-    options = {"votes": setting.votes, "order": setting.order, "early_stop": setting.early_stop}
+def selector_for(setting: Setting, judge: ScriptedJudge, seed: int) -> KnockoutSelector | SwissSelector | EloSelector:
+    options = {"votes": setting.votes, "order": setting.order, "early_stop": setting.early_stop, "seed": seed}
     if setting.method == "knockout":
         return KnockoutSelector(judge, finalists=setting.finalists, **options)  # type: ignore[arg-type]
     return (SwissSelector if setting.method == "swiss" else EloSelector)(judge, **options)  # type: ignore[arg-type]
@@ -81,7 +81,7 @@ def run_real(setting: Setting, seed: int) -> float:
     """Share of SELECTIONS real selections (fresh qualities each) that pick the true best."""
     rng = np.random.default_rng(seed)
     judge = ScriptedJudge(BiasedJudge(seed), retry=RetryPolicy(resamples=0))
-    selector = selector_for(setting, judge)
+    selector = selector_for(setting, judge, seed)
     qualities = rng.normal(0, SPREAD, (SELECTIONS, N))
     candidates = [[f"candidate {q:.6f}" for q in row] for row in qualities]
     results = selector.select_many(["which is best?"] * SELECTIONS, candidates)
@@ -176,7 +176,9 @@ def report_json() -> dict[str, object]:
                         "latency_s": {"median": 12.0, "p90": 20.0, "mean": 13.0}}}  # fmt: skip
 
 
-def test_the_command_prints_the_table_and_the_recommendation(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_command_prints_the_table_and_the_recommendation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "report.json"
     path.write_text(json.dumps(report_json()))
     assert main(["plan", "--report", str(path), "--n", "8", "--max-tokens-per-prompt", "60000",

@@ -16,7 +16,11 @@ assumed to be as hard as two random candidates of one prompt.
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 from statistics import NormalDist
 
 import numpy as np
@@ -128,3 +132,42 @@ def _share(name: str, value: object, *, open_low: bool, open_high: bool) -> None
     if not (low_ok and high_ok):
         interval = ("(" if open_low else "[") + "0, 1" + (")" if open_high else "]")
         raise InvalidArgumentError(f"{name} must be in {interval}, got {value!r}")
+
+
+def figures_of_report(report: Any) -> dict[str, float | None]:
+    """The overall figures `plan` needs from a calibration report (a `CalibrationReport`, its
+    JSON as a dict, or the path of its JSON file)."""
+    if isinstance(report, str | Path):
+        try:
+            report = json.loads(Path(report).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InvalidArgumentError(f"cannot read the calibration report {report}: {exc}") from exc
+    if hasattr(report, "model_dump"):
+        report = report.model_dump()
+    if not isinstance(report, Mapping):
+        raise InvalidArgumentError(
+            f"a calibration report must be a CalibrationReport, a dict or a path, got {report!r}"
+        )
+
+    def field(*path: str) -> Any:
+        value: Any = report
+        for key in path:
+            if not isinstance(value, Mapping) or key not in value:
+                raise InvalidArgumentError(f"the calibration report has no {'.'.join(path)}")
+            value = value[key]
+        return value
+
+    overall = ("overall",)
+    accuracy = field(*overall, "single_vote", "estimate")
+    bias = field(*overall, "position_bias")
+    abstain = field(*overall, "abstention_rate")
+    prompt, completion = field(*overall, "prompt_tokens", "median"), field(*overall, "completion_tokens", "median")
+    if prompt is None or completion is None:
+        raise InvalidArgumentError("the calibration report has no token counts (overall prompt and completion medians)")
+    return {
+        "accuracy": accuracy,
+        "bias": 0.5 if bias is None else bias,  # no valid vote: no evidence of a bias
+        "abstain": abstain,
+        "tokens_per_vote": prompt + completion,
+        "latency_per_vote": field(*overall, "latency_s", "median"),
+    }

@@ -9,10 +9,8 @@ the expected requests, votes and waves (early stop makes them depend on how vote
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Iterable, Mapping
-from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -26,7 +24,7 @@ from rrm_select import (
     SwissSelector,
     match_cost,
 )
-from rrm_select.planning.judge import JudgeFigures, judge_figures
+from rrm_select.planning.judge import JudgeFigures, figures_of_report, judge_figures
 from rrm_select.planning.model import Setting, Simulation
 
 CLASSES: dict[str, type[Selector]] = {"knockout": KnockoutSelector, "swiss": SwissSelector, "elo": EloSelector}
@@ -105,7 +103,8 @@ class Plan(BaseModel):
             lines += [_row("-", p) for p in self.over_limit]
         j = self.judge
         lines += ["", f"best of {self.n}; judge accuracy {j.accuracy:.3f}, bias {j.bias:.2f}, abstain {j.abstain:.2f}, "
-                  f"{j.tokens_per_vote:,.0f} tokens per vote; {self.selections} simulated selections (seed {self.seed})"]
+                  f"{j.tokens_per_vote:,.0f} tokens per vote; {self.selections} simulated selections "
+                  f"(seed {self.seed})"]
         lines += list(self.notes)
         top = self.recommended
         if top is not None:
@@ -116,8 +115,9 @@ class Plan(BaseModel):
 
 def _row(rank: str, p: Prediction) -> str:
     latency = "-" if p.latency_s is None else f"{p.latency_s:.1f}"
-    return (f"{rank:>4} {p.setting.label:<32} {f'{p.accuracy:.3f} ± {p.se:.3f}':>15} {p.calls:>6.1f} {p.tokens:>9,.0f} "
-            f"{p.tokens_max:>10,.0f} {p.waves:>5.1f} {latency:>9}")  # fmt: skip
+    accuracy = f"{p.accuracy:.3f} ± {p.se:.3f}"
+    return (f"{rank:>4} {p.setting.label:<32} {accuracy:>15} {p.calls:>6.1f} {p.tokens:>9,.0f} {p.tokens_max:>10,.0f}"
+            f" {p.waves:>5.1f} {latency:>9}")  # fmt: skip
 
 
 def default_settings(n: int) -> list[Setting]:
@@ -131,46 +131,10 @@ def default_settings(n: int) -> list[Setting]:
         for votes in (1, 3, 5):
             for order in ("random", "both") if votes == 1 else ("random", "alternate", "both"):
                 for early_stop in ("off",) if votes == 1 else ("off", "decided"):
-                    settings.append(Setting(method=method, finalists=finalists, votes=votes, order=order,  # type: ignore[arg-type]
-                                            early_stop=early_stop))  # type: ignore[arg-type]  # fmt: skip
+                    setting = {"method": method, "finalists": finalists, "votes": votes, "order": order,
+                               "early_stop": early_stop}  # fmt: skip
+                    settings.append(Setting.model_validate(setting))
     return settings
-
-
-def figures_of_report(report: Any) -> dict[str, float | None]:
-    """The overall figures `plan` needs from a calibration report (a `CalibrationReport`, its
-    JSON as a dict, or the path of its JSON file)."""
-    if isinstance(report, str | Path):
-        try:
-            report = json.loads(Path(report).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise InvalidArgumentError(f"cannot read the calibration report {report}: {exc}") from exc
-    if hasattr(report, "model_dump"):
-        report = report.model_dump()
-    if not isinstance(report, Mapping):
-        raise InvalidArgumentError(f"a calibration report must be a CalibrationReport, a dict or a path, got {report!r}")
-
-    def field(*path: str) -> Any:
-        value: Any = report
-        for key in path:
-            if not isinstance(value, Mapping) or key not in value:
-                raise InvalidArgumentError(f"the calibration report has no {'.'.join(path)}")
-            value = value[key]
-        return value
-
-    overall = ("overall",)
-    accuracy = field(*overall, "single_vote", "estimate")
-    bias = field(*overall, "position_bias")
-    abstain = field(*overall, "abstention_rate")
-    prompt, completion = field(*overall, "prompt_tokens", "median"), field(*overall, "completion_tokens", "median")
-    if prompt is None or completion is None:
-        raise InvalidArgumentError("the calibration report has no token counts (overall prompt and completion medians)")
-    return {
-        "accuracy": accuracy,
-        "bias": 0.5 if bias is None else bias,  # no valid vote: no evidence of a bias
-        "abstain": abstain,
-        "tokens_per_vote": prompt + completion,
-        "latency_per_vote": field(*overall, "latency_s", "median"),
-    }
 
 
 def plan(
@@ -214,9 +178,9 @@ def plan(
     for needed in ("accuracy", "tokens_per_vote"):
         if figures.get(needed) is None:
             raise InvalidArgumentError(f"{needed} is needed: give a calibration report or {needed}=")
-    judge = judge_figures(figures["accuracy"], figures["tokens_per_vote"], bias=figures.get("bias") or 0.5,  # type: ignore[arg-type]
-                          abstain=figures.get("abstain") or 0.0, latency_per_vote=figures.get("latency_per_vote"),
-                          ceiling=ceiling)  # fmt: skip
+    judge = judge_figures(figures["accuracy"], figures["tokens_per_vote"],  # type: ignore[arg-type]
+                          bias=figures.get("bias") or 0.5, abstain=figures.get("abstain") or 0.0,
+                          latency_per_vote=figures.get("latency_per_vote"), ceiling=ceiling)  # fmt: skip
     simulation = Simulation(judge, n, selections, seed)
     chosen = default_settings(n) if settings is None else list(settings)
     if not chosen:
