@@ -189,3 +189,21 @@ def test_the_command_prints_the_table_and_the_recommendation(
     assert main(["plan", "--n", "8", "--accuracy", "1.5", "--tokens-per-vote", "10"]) == 2
     assert "accuracy must be in (0, 1)" in capsys.readouterr().err
     assert main(["plan", "--report", str(tmp_path / "missing.json"), "--n", "8"]) == 2
+
+
+def test_a_calibration_report_is_read_as_an_object_or_its_json_file(tmp_path: Path) -> None:
+    from rrm_select.calibration import CalibrationReport
+
+    interval = {"estimate": 0.78, "low": 0.7, "high": 0.85}
+    figures = {**report_json()["overall"], "pairs": 100, "votes": 100, "reference": interval,  # type: ignore[dict-item]
+               "majority": interval, "flip_rate": 0.2, "order_pairs": 10, "first_sample_abstention_rate": 0.02,
+               "forced_rate": 0.0, "cached_votes": 0}  # fmt: skip
+    report = CalibrationReport(judge="j", votes=1, order="random", seed=0, resamples=0, rejected=0,
+                               overall=figures, subsets={})  # type: ignore[arg-type]  # fmt: skip
+    path = tmp_path / "report.json"
+    path.write_text(report.model_dump_json())
+    from_object, from_file = (plan(r, n=4, selections=100) for r in (report, path))
+    assert from_object.judge == from_file.judge
+    assert (from_object.judge.accuracy, from_object.judge.bias, from_object.judge.tokens_per_vote) == (0.78, 0.57, 1000)
+    assert from_object.judge.latency_per_vote == 12.0
+    assert plan(report, n=4, accuracy=0.9, selections=100).judge.accuracy == 0.9  # a figure by hand wins
