@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 
+from rrm_select import InvalidArgumentError
 from rrm_select.planning.plan import plan
 
 
@@ -25,6 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     judge.add_argument("--abstain", type=float, help="share of votes without a verdict")
     judge.add_argument("--latency-per-vote", type=float, help="seconds per vote (one wave of requests)")
     judge.add_argument("--ceiling", type=float, default=1.0, help="the judge's accuracy on pairs far apart (default 1)")
+    answers = parser.add_argument_group("answers (to plan majority voting and the answer-aware knockout)")
+    answers.add_argument("--answer-share", type=float, help="share of candidates giving the right answer")
+    answers.add_argument("--wrong-answers", default="0.5,0.3,0.2", help="how the wrong ones split, as weights "
+                         "(default 0.5,0.3,0.2: three wrong answers)")  # fmt: skip
     goal = parser.add_argument_group("goal")
     goal.add_argument("--max-tokens-per-prompt", type=float, help="the most judge tokens one selection may spend "
                       "(its worst case is checked)")  # fmt: skip
@@ -40,6 +45,14 @@ def run_plan(args: argparse.Namespace) -> int:
     result = plan(args.report, n=args.n, accuracy=args.accuracy, bias=args.bias, tokens_per_vote=args.tokens_per_vote,
                   abstain=args.abstain, latency_per_vote=args.latency_per_vote,
                   max_tokens_per_prompt=args.max_tokens_per_prompt, target=args.target, selections=args.selections,
-                  seed=args.plan_seed, ceiling=args.ceiling)  # fmt: skip
+                  seed=args.plan_seed, ceiling=args.ceiling, answer_share=args.answer_share,
+                  wrong_answers=_weights(args.wrong_answers))  # fmt: skip
     print(result.model_dump_json(indent=2) if args.json else result.table())
     return 0
+
+
+def _weights(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(w) for w in text.split(","))
+    except ValueError as exc:
+        raise InvalidArgumentError(f"--wrong-answers must be comma-separated weights, got {text!r}") from exc

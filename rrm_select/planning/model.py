@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict
 from rrm_select import EarlyStop, OrderPolicy
 from rrm_select.planning.judge import JudgeFigures, pair_accuracy
 
-Method = Literal["knockout", "swiss", "elo"]
+Method = Literal["knockout", "swiss", "elo", "majority"]
 
 
 class Setting(BaseModel):
@@ -39,10 +39,15 @@ class Setting(BaseModel):
     votes: int = 1
     order: OrderPolicy = "random"
     early_stop: EarlyStop = "off"
+    answer_aware: bool = False
+    """With an answer key: no call between two of one answer (knockout, one finalist)."""
 
     @property
     def label(self) -> str:
+        if self.method == "majority":
+            return "majority vote (no judge)"
         name = self.method if self.finalists == 1 else f"knockout+{self.finalists}"
+        name += " aware" if self.answer_aware else ""
         return f"{name} k={self.votes} {self.order}" + (" decided" if self.early_stop == "decided" else "")
 
 
@@ -71,23 +76,38 @@ class Simulation:
     """Simulated selections among `n` candidates: the same qualities for every setting (common
     random numbers, so settings compare with less noise than their own standard errors)."""
 
-    def __init__(self, judge: JudgeFigures, n: int, selections: int, seed: int = 0) -> None:
+    def __init__(self, judge: JudgeFigures, n: int, selections: int, seed: int = 0, labels: np.ndarray | None = None):
+        """`labels`: each candidate's answer, 0 the right one (see `rrm_select.planning.answers`);
+        the quality is then 1 for a right answer and 0 for a wrong one."""
         self.judge, self.n, self.selections, self.seed = judge, n, selections, seed
-        self.quality = np.random.default_rng([seed, 0]).normal(0.0, judge.spread, (selections, n))
+        self.labels = labels
+        if labels is None:
+            self.quality = np.random.default_rng([seed, 0]).normal(0.0, judge.spread, (selections, n))
+        else:
+            self.quality = (labels == 0).astype(float)
         self.best = self.quality.argmax(axis=1)
+        self.totals = np.zeros((3, selections))
+
+    def accuracy(self, qa: np.ndarray, qb: np.ndarray) -> np.ndarray:
+        """Merit accuracy of each pair: by the quality gap, or with answers the judge's merit
+        accuracy between a right and a wrong answer and a coin toss between two alike."""
+        if self.labels is None:
+            return pair_accuracy(qa - qb, self.judge.ceiling)
+        return np.where(qa != qb, self.judge.merit_accuracy, 0.5)
 
     def run(self, setting: Setting) -> Outcome:
         """Play `setting` over every simulated selection."""
         rng = np.random.default_rng([self.seed, 1])
-        self._totals = np.zeros((3, self.selections))  # requests, votes, waves
+        self.totals = np.zeros((3, self.selections))  # requests, votes, waves
         if setting.method == "elo" or (setting.method == "knockout" and setting.finalists >= self.n):
             pick = self._round_robin(setting, np.tile(np.arange(self.n), (self.selections, 1)), rng)
         elif setting.method == "knockout":
             pick = self._knockout(setting, rng)
         else:
             pick = self._swiss(setting, rng)
-        requests, votes, waves = self._totals
-        return Outcome(pick == self.best, requests, votes, waves)
+        requests, votes, waves = self.totals
+        right = pick == self.best if self.labels is None else self.labels[np.arange(self.selections), pick] == 0
+        return Outcome(right, requests, votes, waves)
 
     def _play(self, setting: Setting, a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> _Played:
         """Matches between players `a` and `b` (arrays of shape (selections, m)), one per cell;
@@ -95,10 +115,10 @@ class Simulation:
         shape = a.shape
         qa = np.take_along_axis(self.quality, a, axis=1).ravel()
         qb = np.take_along_axis(self.quality, b, axis=1).ravel()
-        played = _votes(self.judge, setting, qa, qb, rng)
-        self._totals[0] += played.requests.reshape(shape).sum(axis=1)
-        self._totals[1] += played.votes.reshape(shape).sum(axis=1)
-        self._totals[2] += played.waves.reshape(shape).max(axis=1)
+        played = play_votes(self.judge, setting, qa, qb, rng, self.accuracy(qa, qb))
+        self.totals[0] += played.requests.reshape(shape).sum(axis=1)
+        self.totals[1] += played.votes.reshape(shape).sum(axis=1)
+        self.totals[2] += played.waves.reshape(shape).max(axis=1)
         return _Played(*(x.reshape(shape) for x in (played.a_won, played.a_votes, played.b_votes, played.requests,
                                                      played.votes, played.waves)))  # fmt: skip
 
@@ -130,16 +150,16 @@ class Simulation:
             return self._play(setting, a, b, rng).a_won
         qa = np.take_along_axis(self.quality, a, axis=1)[real]
         qb = np.take_along_axis(self.quality, b, axis=1)[real]
-        played = _votes(self.judge, setting, qa, qb, rng)
+        played = play_votes(self.judge, setting, qa, qb, rng, self.accuracy(qa, qb))
         won = np.ones(a.shape, dtype=bool)
         won[real] = played.a_won
         for row, values in enumerate((played.requests, played.votes)):
             cell = np.zeros(a.shape)
             cell[real] = values
-            self._totals[row] += cell.sum(axis=1)
+            self.totals[row] += cell.sum(axis=1)
         cell = np.zeros(a.shape)
         cell[real] = played.waves
-        self._totals[2] += cell.max(axis=1)
+        self.totals[2] += cell.max(axis=1)
         return won
 
     def _round_robin(self, setting: Setting, players: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -212,8 +232,11 @@ def bradley_terry(wins: np.ndarray, prior: float = 0.1, tol: float = 1e-10, max_
     return s - s.mean(axis=1, keepdims=True)
 
 
-def _votes(judge: JudgeFigures, setting: Setting, qa: np.ndarray, qb: np.ndarray, rng: np.random.Generator) -> _Played:
-    """Matches between qualities `qa` and `qb` (flat arrays), vote by vote."""
+def play_votes(
+    judge: JudgeFigures, setting: Setting, qa: np.ndarray, qb: np.ndarray, rng: np.random.Generator, accuracy: np.ndarray
+) -> _Played:
+    """Matches between qualities `qa` and `qb` (flat arrays), vote by vote; `accuracy`: each
+    pair's merit accuracy."""
     m, k = len(qa), setting.votes
     per_slot = 2 if setting.order == "both" else 1
     if setting.order == "both":
@@ -225,7 +248,7 @@ def _votes(judge: JudgeFigures, setting: Setting, qa: np.ndarray, qb: np.ndarray
     draws = rng.random((3, m, k, per_slot))
     abstains = draws[0] < judge.abstain
     positional = draws[1] < judge.positional
-    right = draws[2] < pair_accuracy(qa - qb, judge.ceiling)[:, None, None]
+    right = draws[2] < accuracy[:, None, None]
     for_a = np.where(positional, ~swapped == (judge.bias >= 0.5), right == (qa > qb)[:, None, None])
     zero = np.zeros((m, 1))
     won_a = np.concatenate([zero, np.cumsum((~abstains & for_a).sum(axis=2), axis=1)], axis=1)

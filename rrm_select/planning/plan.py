@@ -13,6 +13,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from rrm_select import (
@@ -24,6 +25,7 @@ from rrm_select import (
     SwissSelector,
     match_cost,
 )
+from rrm_select.planning.answers import AnswerModel, run_with_answers
 from rrm_select.planning.judge import JudgeFigures, figures_of_report, judge_figures
 from rrm_select.planning.model import Setting, Simulation
 
@@ -57,19 +59,25 @@ class Prediction(BaseModel):
     """Expected judging time (waves x latency per vote); None without a latency per vote."""
 
     def python(self) -> str:
-        """The selector as a line of Python (`judge` being the judge)."""
+        """The selector as a line of Python (`judge` being the judge, `key` the answer key)."""
         s = self.setting
+        if s.method == "majority":
+            return "Counter(a for a in answers_of(key, candidates) if a is not None).most_common(1)  # no judge"
         options = [f"finalists={s.finalists}"] if s.finalists != 1 else []
         options += [f"votes={s.votes}"] if s.votes != 1 else []
         options += [f'order="{s.order}"'] if s.order != "random" else []
         options += [f'early_stop="{s.early_stop}"'] if s.early_stop != "off" else []
+        options += ["answer_key=key"] if s.answer_aware else []
         return f"{CLASSES[s.method].__name__}({', '.join(['judge', *options])})"
 
     def flags(self) -> str:
         """The selector as ``rrm-select filter``/``select`` flags."""
         s = self.setting
+        if s.method == "majority":
+            return "(no judge: the most frequent answer)"
         flags = [f"--method {s.method}"] + ([f"--finalists {s.finalists}"] if s.finalists != 1 else [])
-        return " ".join([*flags, f"--votes {s.votes}", f"--order {s.order}", f"--early-stop {s.early_stop}"])
+        return " ".join([*flags, f"--votes {s.votes}", f"--order {s.order}", f"--early-stop {s.early_stop}"]
+                        + (["--answer SPEC"] if s.answer_aware else []))
 
 
 class Plan(BaseModel):
@@ -83,6 +91,8 @@ class Plan(BaseModel):
     target: float | None
     selections: int
     seed: int
+    answers: AnswerModel | None
+    """With answers: accuracy is the share of selections whose answer is right."""
     ranked: tuple[Prediction, ...]
     """The settings within the cost limit, best first (see `plan` for the order)."""
     over_limit: tuple[Prediction, ...]
@@ -137,6 +147,13 @@ def default_settings(n: int) -> list[Setting]:
     return settings
 
 
+def answer_settings() -> list[Setting]:
+    """With answers: majority voting, and the answer-aware knockout (votes 1, 3, 5; orders;
+    early stop as in `default_settings`)."""
+    aware = [s.model_copy(update={"answer_aware": True}) for s in default_settings(2)]
+    return [Setting(method="majority"), *(s for s in aware if s.method == "knockout")]
+
+
 def plan(
     report: Any = None,
     *,
@@ -152,6 +169,8 @@ def plan(
     selections: int = 2000,
     seed: int = 0,
     ceiling: float = 1.0,
+    answer_share: float | None = None,
+    wrong_answers: tuple[float, ...] = (0.5, 0.3, 0.2),
 ) -> Plan:
     """Rank selector settings for picking the best of `n` with a judge.
 
@@ -162,6 +181,10 @@ def plan(
     ranking is by predicted accuracy (ties by worst-case tokens); with a `target` accuracy, the
     settings predicted to reach it come first, cheapest first. `selections` simulated
     selections per setting (the standard error shrinks as its square root).
+
+    With `answer_share` (the share of candidates giving the right answer; the wrong ones split
+    as `wrong_answers`), a selection is right when its answer is, and majority voting and the
+    answer-aware knockout are ranked too (see `rrm_select.planning.answers`).
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
         raise InvalidArgumentError(f"n must be an integer >= 2 (candidates per selection), got {n!r}")
@@ -181,8 +204,14 @@ def plan(
     judge = judge_figures(figures["accuracy"], figures["tokens_per_vote"],  # type: ignore[arg-type]
                           bias=figures.get("bias") or 0.5, abstain=figures.get("abstain") or 0.0,
                           latency_per_vote=figures.get("latency_per_vote"), ceiling=ceiling)  # fmt: skip
-    simulation = Simulation(judge, n, selections, seed)
-    chosen = default_settings(n) if settings is None else list(settings)
+    answers = None if answer_share is None else AnswerModel(share=answer_share, wrong=tuple(wrong_answers))
+    labels = None if answers is None else answers.draw(np.random.default_rng([seed, 2]), (selections, n))
+    simulation = Simulation(judge, n, selections, seed, labels)
+    chosen = list(settings) if settings is not None else default_settings(n) + (answer_settings() if answers else [])
+    if answers is None and any(s.method == "majority" or s.answer_aware for s in chosen):
+        raise InvalidArgumentError("majority voting and answer-aware settings need answer_share=")
+    if any(s.answer_aware and (s.method != "knockout" or s.finalists != 1) for s in chosen):
+        raise InvalidArgumentError("answer-aware settings are planned for the knockout with one finalist only")
     if not chosen:
         raise InvalidArgumentError("no settings to plan")
     predictions = [_predict(simulation, s) for s in chosen]
@@ -198,14 +227,22 @@ def plan(
     if not fits:
         notes.append("no setting fits the token limit")
     return Plan(n=n, judge=judge, max_tokens_per_prompt=max_tokens_per_prompt, target=target, selections=selections,
-                seed=seed, ranked=tuple(fits), over_limit=tuple(over), notes=tuple(notes))  # fmt: skip
+                seed=seed, answers=answers, ranked=tuple(fits), over_limit=tuple(over), notes=tuple(notes))  # fmt: skip
 
 
 def _predict(simulation: Simulation, setting: Setting) -> Prediction:
-    outcome = simulation.run(setting)
+    aware = setting.method == "majority" or setting.answer_aware
+    outcome = run_with_answers(simulation, setting) if aware else simulation.run(setting)
     accuracy = float(outcome.correct.mean())
     judge = simulation.judge
-    matches = build(setting, ScriptedJudge(lambda query, first, second: 1)).planned_matches(simulation.n)
+    if setting.method == "majority":
+        matches = 0
+    elif setting.answer_aware:  # the most over the simulated answer draws
+        selector = build(setting, ScriptedJudge(lambda query, first, second: 1))
+        rows = {tuple(str(a) for a in row) for row in simulation.labels.tolist()}  # type: ignore[union-attr]
+        matches = max(selector.planned_matches(simulation.n, list(row)) for row in rows)
+    else:
+        matches = build(setting, ScriptedJudge(lambda query, first, second: 1)).planned_matches(simulation.n)
     cost = match_cost(setting.order, setting.votes, setting.early_stop)
     waves = float(outcome.waves.mean())
     return Prediction(
@@ -225,6 +262,8 @@ def _predict(simulation: Simulation, setting: Setting) -> Prediction:
 
 def build(setting: Setting, judge: Any, **options: Any) -> Selector:
     """The selector `setting` describes, over `judge`."""
-    extra = {"finalists": setting.finalists} if setting.method == "knockout" else {}
+    extra: dict[str, Any] = {"finalists": setting.finalists} if setting.method == "knockout" else {}
+    if setting.answer_aware:
+        extra["answer_key"] = options.pop("answer_key", lambda text: text)
     return CLASSES[setting.method](judge, votes=setting.votes, order=setting.order, early_stop=setting.early_stop,
                                    **extra, **options)  # fmt: skip
