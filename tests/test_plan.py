@@ -207,3 +207,89 @@ def test_a_calibration_report_is_read_as_an_object_or_its_json_file(tmp_path: Pa
     assert (from_object.judge.accuracy, from_object.judge.bias, from_object.judge.tokens_per_vote) == (0.78, 0.57, 1000)
     assert from_object.judge.latency_per_vote == 12.0
     assert plan(report, n=4, accuracy=0.9, selections=100).judge.accuracy == 0.9  # a figure by hand wins
+
+
+MERIT = 0.8  # the answer judge's accuracy between a right and a wrong answer, on merit
+SHARE = 0.45
+
+ANSWER_CHECKED = [
+    Setting(method="majority"),
+    Setting(method="knockout", answer_aware=True),
+    Setting(method="knockout", votes=3, order="alternate", answer_aware=True),
+    Setting(method="knockout", votes=3, early_stop="decided", answer_aware=True),
+    Setting(method="knockout"),
+    Setting(method="elo"),
+]
+
+
+class AnswerJudge:
+    """Candidates are ``"candidate <i> answer <label>"`` (label 0 right); abstains, votes by
+    position, else prefers the right answer with probability MERIT (a coin between two alike)."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, query: str, first: str, second: str) -> int | None:
+        u = self.rng.random(3)
+        if u[0] < ABSTAIN:
+            return None
+        if u[1] < 2 * BIAS - 1:
+            return 1
+        right1, right2 = first.endswith(" 0"), second.endswith(" 0")
+        if right1 == right2:
+            return 1 if u[2] < 0.5 else 2
+        return (1 if right1 else 2) if u[2] < MERIT else (2 if right1 else 1)
+
+
+def run_real_answers(setting: Setting, seed: int) -> tuple[float, int]:
+    """Share of real selections whose answer is right, and their count (SELECTIONS; majority
+    voting, which needs no judge, ten times as many)."""
+    rng = np.random.default_rng(seed)
+    judge = ScriptedJudge(AnswerJudge(seed), retry=RetryPolicy(resamples=0))
+    weights = [SHARE, *(np.array([0.5, 0.3, 0.2]) * (1 - SHARE))]
+    count = SELECTIONS * (10 if setting.method == "majority" else 1)
+    labels = rng.choice(4, size=(count, N), p=weights)
+    candidates = [[f"candidate {i} answer {label}" for i, label in enumerate(row)] for row in labels]
+    if setting.method == "majority":
+        picks = []
+        for row in labels:
+            counts = np.bincount(row, minlength=4)
+            picks.append(int(rng.choice(np.flatnonzero(counts == counts.max()))))
+        return float(np.mean([p == 0 for p in picks])), count
+    options = {"answer_key": lambda text: text.split()[-1]} if setting.answer_aware else {}
+    selector = selector_for(setting, judge, seed)
+    if options:
+        selector = KnockoutSelector(judge, votes=setting.votes, order=setting.order, early_stop=setting.early_stop,
+                                    seed=seed, **options)  # fmt: skip
+    results = selector.select_many(["which is right?"] * count, candidates)
+    return float(np.mean([r.candidates[r.best_index].endswith(" 0") for r in results])), count
+
+
+def test_predictions_with_answers_match_the_real_selectors() -> None:
+    positional = 2 * BIAS - 1
+    accuracy = (1 - ABSTAIN) * (positional * 0.5 + (1 - positional) * MERIT) + ABSTAIN * 0.5
+    predicted = plan(n=N, accuracy=accuracy, bias=BIAS, abstain=ABSTAIN, tokens_per_vote=1000, answer_share=SHARE,
+                     settings=ANSWER_CHECKED, selections=3000, seed=2)  # fmt: skip
+    rows, within, measured = [], 0, []
+    for i, p in enumerate(predicted.ranked):
+        real, count = run_real_answers(p.setting, seed=200 + i)
+        se_real = math.sqrt(max(real * (1 - real), 1 / count) / count)
+        measured.append((real, se_real))
+        within += abs(p.accuracy - real) <= 3 * math.hypot(p.se, se_real)
+        rows.append(f"{p.setting.label:<37} predicted {p.accuracy:.3f}±{p.se:.3f} measured {real:.3f}±{se_real:.3f}")
+    print("\n".join(rows))
+    assert within >= math.ceil(0.9 * len(ANSWER_CHECKED)), "\n".join(rows)
+    (top, se_top), (second, se_second) = measured[:2]
+    assert top >= second - 2 * math.hypot(se_top, se_second), "\n".join(rows)
+
+
+def test_answer_settings_need_answers_and_name_the_key() -> None:
+    with pytest.raises(InvalidArgumentError, match="need answer_share"):
+        plan(n=N, accuracy=0.8, tokens_per_vote=10, settings=[Setting(method="majority")])
+    with pytest.raises(InvalidArgumentError, match="answer share must be in"):
+        plan(n=N, accuracy=0.8, tokens_per_vote=10, answer_share=1.5)
+    settings = [Setting(method="knockout", votes=3, answer_aware=True), Setting(method="majority")]
+    result = plan(n=N, accuracy=0.8, tokens_per_vote=10, answer_share=0.4, selections=100, settings=settings)
+    aware = next(p for p in result.ranked if p.setting.answer_aware)
+    assert aware.python() == "KnockoutSelector(judge, votes=3, answer_key=key)" and "--answer SPEC" in aware.flags()
+    assert aware.tokens_max <= (N - 1) * 3 * 10 and aware.calls <= aware.calls_max

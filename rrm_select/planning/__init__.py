@@ -1,14 +1,16 @@
 """``rrm-select plan``: from a judge's calibration to the selector settings worth using.
 
 `plan` simulates each setting's rules (`model`) against a judge built from its measured figures
-(`judge`: accuracy, position bias, abstentions, pairs of varying difficulty) and ranks them by
+(`judge`: accuracy, position bias, abstentions, pairs of varying difficulty; `answers`:
+right and wrong answers, majority voting, the answer-aware knockout) and ranks them by
 predicted accuracy within a cost limit (`plan`); `cli` is the command. It uses only
 ``from rrm_select import ...``, numpy and pydantic.
 """
 
-from rrm_select.planning.judge import JudgeFigures, judge_figures
+from rrm_select.planning.answers import AnswerModel
+from rrm_select.planning.judge import JudgeFigures, figures_of_report, judge_figures
 from rrm_select.planning.model import Setting, Simulation
-from rrm_select.planning.plan import Plan, Prediction, build, default_settings, figures_of_report, plan
+from rrm_select.planning.plan import Plan, Prediction, answer_settings, build, default_settings, plan
 
-__all__ = ["JudgeFigures", "Plan", "Prediction", "Setting", "Simulation", "build", "default_settings",
-           "figures_of_report", "judge_figures", "plan"]
+__all__ = ["AnswerModel", "JudgeFigures", "Plan", "Prediction", "Setting", "Simulation", "answer_settings", "build",
+           "default_settings", "figures_of_report", "judge_figures", "plan"]

@@ -28,11 +28,14 @@ class AnswerModel(BaseModel):
     share: float
     wrong: tuple[float, ...] = (0.5, 0.3, 0.2)
 
-    def model_post_init(self, context: object) -> None:
-        if not 0 < self.share < 1:
-            raise InvalidArgumentError(f"answer share must be in (0, 1), got {self.share!r}")
-        if not self.wrong or any(w <= 0 for w in self.wrong):
-            raise InvalidArgumentError(f"wrong-answer weights must be positive, got {self.wrong!r}")
+    @classmethod
+    def checked(cls, share: float, wrong: tuple[float, ...]) -> AnswerModel:
+        """The model, once `share` is in (0, 1) and the weights are positive numbers."""
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share < 1:
+            raise InvalidArgumentError(f"answer share must be in (0, 1), got {share!r}")
+        if not wrong or any(isinstance(w, bool) or not isinstance(w, int | float) or not w > 0 for w in wrong):
+            raise InvalidArgumentError(f"wrong-answer weights must be positive numbers, got {wrong!r}")
+        return cls(share=share, wrong=tuple(float(w) for w in wrong))
 
     def draw(self, rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
         """Answer labels (0: the right answer, 1..: the wrong ones)."""

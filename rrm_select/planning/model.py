@@ -233,7 +233,12 @@ def bradley_terry(wins: np.ndarray, prior: float = 0.1, tol: float = 1e-10, max_
 
 
 def play_votes(
-    judge: JudgeFigures, setting: Setting, qa: np.ndarray, qb: np.ndarray, rng: np.random.Generator, accuracy: np.ndarray
+    judge: JudgeFigures,
+    setting: Setting,
+    qa: np.ndarray,
+    qb: np.ndarray,
+    rng: np.random.Generator,
+    accuracy: np.ndarray,
 ) -> _Played:
     """Matches between qualities `qa` and `qb` (flat arrays), vote by vote; `accuracy`: each
     pair's merit accuracy."""

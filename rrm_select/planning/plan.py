@@ -105,7 +105,7 @@ class Plan(BaseModel):
 
     def table(self) -> str:
         """The ranked settings and the recommendation, as text."""
-        head = (f"{'rank':>4} {'setting':<32} {'accuracy':>15} {'calls':>6} {'tokens':>9} {'tokens max':>10} "
+        head = (f"{'rank':>4} {'setting':<37} {'accuracy':>15} {'calls':>6} {'tokens':>9} {'tokens max':>10} "
                 f"{'waves':>5} {'latency s':>9}")  # fmt: skip
         lines = [head, *(_row(str(i), p) for i, p in enumerate(self.ranked, 1))]
         if self.over_limit:
@@ -126,7 +126,7 @@ class Plan(BaseModel):
 def _row(rank: str, p: Prediction) -> str:
     latency = "-" if p.latency_s is None else f"{p.latency_s:.1f}"
     accuracy = f"{p.accuracy:.3f} ± {p.se:.3f}"
-    return (f"{rank:>4} {p.setting.label:<32} {accuracy:>15} {p.calls:>6.1f} {p.tokens:>9,.0f} {p.tokens_max:>10,.0f}"
+    return (f"{rank:>4} {p.setting.label:<37} {accuracy:>15} {p.calls:>6.1f} {p.tokens:>9,.0f} {p.tokens_max:>10,.0f}"
             f" {p.waves:>5.1f} {latency:>9}")  # fmt: skip
 
 
@@ -204,7 +204,7 @@ def plan(
     judge = judge_figures(figures["accuracy"], figures["tokens_per_vote"],  # type: ignore[arg-type]
                           bias=figures.get("bias") or 0.5, abstain=figures.get("abstain") or 0.0,
                           latency_per_vote=figures.get("latency_per_vote"), ceiling=ceiling)  # fmt: skip
-    answers = None if answer_share is None else AnswerModel(share=answer_share, wrong=tuple(wrong_answers))
+    answers = None if answer_share is None else AnswerModel.checked(answer_share, tuple(wrong_answers))
     labels = None if answers is None else answers.draw(np.random.default_rng([seed, 2]), (selections, n))
     simulation = Simulation(judge, n, selections, seed, labels)
     chosen = list(settings) if settings is not None else default_settings(n) + (answer_settings() if answers else [])
