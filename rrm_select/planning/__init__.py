@@ -10,7 +10,8 @@ predicted accuracy within a cost limit (`plan`); `cli` is the command. It uses o
 from rrm_select.planning.answers import AnswerModel
 from rrm_select.planning.judge import JudgeFigures, figures_of_report, judge_figures
 from rrm_select.planning.model import Setting, Simulation
-from rrm_select.planning.plan import Plan, Prediction, answer_settings, build, default_settings, plan
+from rrm_select.planning.grid import answer_settings, build, default_settings
+from rrm_select.planning.plan import Plan, Prediction, plan
 
 __all__ = ["AnswerModel", "JudgeFigures", "Plan", "Prediction", "Setting", "Simulation", "answer_settings", "build",
            "default_settings", "figures_of_report", "judge_figures", "plan"]

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict
 
 from rrm_select import EarlyStop, OrderPolicy
 from rrm_select.planning.judge import JudgeFigures, pair_accuracy
+from rrm_select.planning.rules import best_of, bradley_terry, swiss_pairs
 
 Method = Literal["knockout", "swiss", "elo", "majority"]
 
@@ -169,7 +170,7 @@ class Simulation:
         played = self._play(setting, players[:, i], players[:, j], rng)
         wins = np.zeros((self.selections, m, m))
         wins[:, i, j], wins[:, j, i] = played.a_votes, played.b_votes
-        best = _best_of(bradley_terry(wins), wins.sum(axis=2))
+        best = best_of(bradley_terry(wins), wins.sum(axis=2))
         return np.take_along_axis(players, best[:, None], axis=1)[:, 0]
 
     def _swiss(self, setting: Setting, rng: np.random.Generator) -> np.ndarray:
@@ -181,55 +182,14 @@ class Simulation:
         wins = np.zeros((s, n, n))
         rows = np.arange(s)[:, None]
         for _ in range(rounds):
-            pairs = np.array([_swiss_pairs(points[k], met[k], sat_out[k], rng) for k in range(s)])
+            pairs = np.array([swiss_pairs(points[k], met[k], sat_out[k], rng) for k in range(s)])
             a, b = pairs[:, :, 0], pairs[:, :, 1]
             played = self._play(setting, a, b, rng)
             met[rows, a, b] = met[rows, b, a] = True
             np.add.at(points, (np.broadcast_to(rows, a.shape), np.where(played.a_won, a, b)), 1)
             np.add.at(wins, (np.broadcast_to(rows, a.shape), a, b), played.a_votes)
             np.add.at(wins, (np.broadcast_to(rows, a.shape), b, a), played.b_votes)
-        return _best_of(bradley_terry(wins), points)
-
-
-def _swiss_pairs(points: np.ndarray, met: np.ndarray, sat_out: np.ndarray, rng: np.random.Generator) -> list[list[int]]:
-    """One Swiss round's pairs as `SwissSelector` draws them (updates `sat_out`)."""
-    order = sorted(rng.permutation(len(points)).tolist(), key=lambda c: -points[c])
-    if len(order) % 2:
-        fewest = sat_out.min()
-        resting = next(c for c in reversed(order) if sat_out[c] == fewest)
-        order.remove(resting)
-        sat_out[resting] += 1
-    pairs = []
-    while order:
-        a = order.pop(0)
-        b = next((c for c in order if not met[a, c]), order[0])
-        order.remove(b)
-        pairs.append([a, b])
-    return pairs
-
-
-def _best_of(ratings: np.ndarray, tie_break: np.ndarray) -> np.ndarray:
-    """Per row, the highest rating (ties within 1e-9: the larger `tie_break`, then the first)."""
-    top = ratings >= ratings.max(axis=1, keepdims=True) - 1e-9
-    return np.where(top, tie_break, -np.inf).argmax(axis=1)
-
-
-def bradley_terry(wins: np.ndarray, prior: float = 0.1, tol: float = 1e-10, max_iter: int = 100) -> np.ndarray:
-    """The penalised Bradley-Terry fit of the selectors (`rrm_select.ratings`), batched over the
-    first axis: strengths (natural-log scale) of each (m, m) win matrix."""
-    games = wins + wins.transpose(0, 2, 1)
-    s = np.zeros(wins.shape[:2])
-    eye = np.eye(wins.shape[1])
-    for _ in range(max_iter):
-        p = 1.0 / (1.0 + np.exp(s[:, None, :] - s[:, :, None]))
-        gradient = (wins - games * p).sum(axis=2) - prior * s
-        weight = games * p * (1.0 - p)
-        hessian = weight - eye * (weight.sum(axis=2) + prior)[:, :, None]
-        step = np.linalg.solve(hessian, gradient[:, :, None])[:, :, 0]
-        s -= step
-        if np.abs(step).max() < tol:
-            break
-    return s - s.mean(axis=1, keepdims=True)
+        return best_of(bradley_terry(wins), points)
 
 
 def play_votes(

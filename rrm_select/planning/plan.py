@@ -16,20 +16,12 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from rrm_select import (
-    EloSelector,
-    InvalidArgumentError,
-    KnockoutSelector,
-    ScriptedJudge,
-    Selector,
-    SwissSelector,
-    match_cost,
-)
+from rrm_select import InvalidArgumentError, ScriptedJudge, match_cost
 from rrm_select.planning.answers import AnswerModel, run_with_answers
 from rrm_select.planning.judge import JudgeFigures, figures_of_report, judge_figures
+from rrm_select.planning.grid import CLASSES, answer_settings, build, default_settings
 from rrm_select.planning.model import Setting, Simulation
 
-CLASSES: dict[str, type[Selector]] = {"knockout": KnockoutSelector, "swiss": SwissSelector, "elo": EloSelector}
 
 
 class Prediction(BaseModel):
@@ -128,30 +120,6 @@ def _row(rank: str, p: Prediction) -> str:
     accuracy = f"{p.accuracy:.3f} ± {p.se:.3f}"
     return (f"{rank:>4} {p.setting.label:<37} {accuracy:>15} {p.calls:>6.1f} {p.tokens:>9,.0f} {p.tokens_max:>10,.0f}"
             f" {p.waves:>5.1f} {latency:>9}")  # fmt: skip
-
-
-def default_settings(n: int) -> list[Setting]:
-    """Knockout (finalists 1, 2, 4), Swiss and round robin; votes 1, 3, 5; orders random,
-    alternate, both; early stop off and decided (only where they differ: one vote has one order
-    and nothing to stop early)."""
-    settings = []
-    for method, finalists in [("knockout", 1), ("knockout", 2), ("knockout", 4), ("swiss", 1), ("elo", 1)]:
-        if finalists >= n or (method == "swiss" and n < 3):
-            continue
-        for votes in (1, 3, 5):
-            for order in ("random", "both") if votes == 1 else ("random", "alternate", "both"):
-                for early_stop in ("off",) if votes == 1 else ("off", "decided"):
-                    setting = {"method": method, "finalists": finalists, "votes": votes, "order": order,
-                               "early_stop": early_stop}  # fmt: skip
-                    settings.append(Setting.model_validate(setting))
-    return settings
-
-
-def answer_settings() -> list[Setting]:
-    """With answers: majority voting, and the answer-aware knockout (votes 1, 3, 5; orders;
-    early stop as in `default_settings`)."""
-    aware = [s.model_copy(update={"answer_aware": True}) for s in default_settings(2)]
-    return [Setting(method="majority"), *(s for s in aware if s.method == "knockout")]
 
 
 def plan(
@@ -258,12 +226,3 @@ def _predict(simulation: Simulation, setting: Setting) -> Prediction:
         waves=waves,
         latency_s=None if judge.latency_per_vote is None else waves * judge.latency_per_vote,
     )
-
-
-def build(setting: Setting, judge: Any, **options: Any) -> Selector:
-    """The selector `setting` describes, over `judge`."""
-    extra: dict[str, Any] = {"finalists": setting.finalists} if setting.method == "knockout" else {}
-    if setting.answer_aware:
-        extra["answer_key"] = options.pop("answer_key", lambda text: text)
-    return CLASSES[setting.method](judge, votes=setting.votes, order=setting.order, early_stop=setting.early_stop,
-                                   **extra, **options)  # fmt: skip
