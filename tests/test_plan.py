@@ -151,6 +151,7 @@ def test_the_recommended_python_line_builds_a_selector_that_runs() -> None:
         ({"tokens_per_vote": 10}, "accuracy is needed"),
         ({"accuracy": 0.8, "bias": 0.9, "tokens_per_vote": 10}, "impossible"),
         ({"accuracy": 0.8, "tokens_per_vote": -1}, "tokens per vote must be a number > 0"),
+        ({"accuracy": 0.8, "bias": 0.0, "tokens_per_vote": 10}, "bias must be in (0, 1)"),
     ],
 )
 def test_bad_figures_are_named(options: dict[str, float], message: str) -> None:

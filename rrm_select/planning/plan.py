@@ -170,7 +170,7 @@ def plan(
         if figures.get(needed) is None:
             raise InvalidArgumentError(f"{needed} is needed: give a calibration report or {needed}=")
     judge = judge_figures(figures["accuracy"], figures["tokens_per_vote"],  # type: ignore[arg-type]
-                          bias=figures.get("bias") or 0.5, abstain=figures.get("abstain") or 0.0,
+                          bias=_or(figures.get("bias"), 0.5), abstain=_or(figures.get("abstain"), 0.0),
                           latency_per_vote=figures.get("latency_per_vote"), ceiling=ceiling)  # fmt: skip
     answers = None if answer_share is None else AnswerModel.checked(answer_share, tuple(wrong_answers))
     labels = None if answers is None else answers.draw(np.random.default_rng([seed, 2]), (selections, n))
@@ -226,3 +226,7 @@ def _predict(simulation: Simulation, setting: Setting) -> Prediction:
         waves=waves,
         latency_s=None if judge.latency_per_vote is None else waves * judge.latency_per_vote,
     )
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
