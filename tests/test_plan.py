@@ -291,6 +291,8 @@ def test_answer_settings_need_answers_and_name_the_key() -> None:
         plan(n=N, accuracy=0.8, tokens_per_vote=10, answer_share=1.5)
     settings = [Setting(method="knockout", votes=3, answer_aware=True), Setting(method="majority")]
     result = plan(n=N, accuracy=0.8, tokens_per_vote=10, answer_share=0.4, selections=100, settings=settings)
+    with pytest.raises(InvalidArgumentError, match="not modelled"):
+        plan(n=N, accuracy=0.8, tokens_per_vote=10, settings=[Setting(method="elo", votes=3, order="per_match")])
     aware = next(p for p in result.ranked if p.setting.answer_aware)
     assert aware.python() == "KnockoutSelector(judge, votes=3, answer_key=key)" and "--answer SPEC" in aware.flags()
     assert aware.tokens_max <= (N - 1) * 3 * 10 and aware.calls <= aware.calls_max

@@ -178,6 +178,9 @@ def plan(
     chosen = list(settings) if settings is not None else default_settings(n) + (answer_settings() if answers else [])
     if answers is None and any(s.method == "majority" or s.answer_aware for s in chosen):
         raise InvalidArgumentError("majority voting and answer-aware settings need answer_share=")
+    unmodelled = [s for s in chosen if s.order == "per_match" or s.early_stop == "confident"]
+    if unmodelled:
+        raise InvalidArgumentError(f"order per_match and early_stop confident are not modelled ({unmodelled[0].label})")
     if any(s.answer_aware and (s.method != "knockout" or s.finalists != 1) for s in chosen):
         raise InvalidArgumentError("answer-aware settings are planned for the knockout with one finalist only")
     if not chosen:
