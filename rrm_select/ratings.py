@@ -21,26 +21,29 @@ def bradley_terry(wins: np.ndarray, prior: float = 0.1, tol: float = 1e-10, max_
     """Strengths (natural-log scale, mean 0) maximising the penalised Bradley-Terry likelihood.
 
     Args:
-        wins: square matrix, ``wins[i, j]`` = times i beat j (fractional counts allowed).
+        wins: square matrix, ``wins[i, j]`` = times i beat j (fractional counts allowed); or a
+            batch of them on leading axes, shape ``(..., n, n)``, each fitted on its own (the
+            planner's simulation fits thousands of selections at once).
         prior: weight of the penalty ``prior / 2 * sum(s**2)``; > 0 keeps every strength finite.
     """
     wins = np.asarray(wins, dtype=float)
-    n = wins.shape[0]
-    if wins.shape != (n, n) or prior <= 0:
-        raise ValueError("wins must be a square matrix and prior > 0")
-    games = wins + wins.T
-    s = np.zeros(n)
+    n = wins.shape[-1]
+    if wins.ndim < 2 or wins.shape[-2] != n or prior <= 0:
+        raise ValueError("wins must be a square matrix (or a batch of them) and prior > 0")
+    games = wins + np.swapaxes(wins, -1, -2)
+    s = np.zeros(wins.shape[:-1])
+    eye = np.eye(n)
     # Newton's method: the penalised log-likelihood is strictly concave, so this converges fast.
     for _ in range(max_iter):
-        p = 1.0 / (1.0 + np.exp(s[None, :] - s[:, None]))  # p[i, j] = P(i beats j)
-        gradient = (wins - games * p).sum(axis=1) - prior * s
+        p = 1.0 / (1.0 + np.exp(s[..., None, :] - s[..., :, None]))  # p[i, j] = P(i beats j)
+        gradient = (wins - games * p).sum(axis=-1) - prior * s
         weight = games * p * (1.0 - p)
-        hessian = weight - np.diag(weight.sum(axis=1) + prior)
-        step = np.linalg.solve(hessian, gradient)
+        hessian = weight - eye * (weight.sum(axis=-1) + prior)[..., :, None]
+        step = np.linalg.solve(hessian, gradient[..., None])[..., 0]
         s -= step
         if np.abs(step).max() < tol:
             break
-    return s - s.mean()
+    return s - s.mean(axis=-1, keepdims=True)
 
 
 def to_elo(strengths: np.ndarray) -> np.ndarray:

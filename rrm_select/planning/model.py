@@ -25,7 +25,9 @@ from pydantic import BaseModel, ConfigDict
 
 from rrm_select import EarlyStop, OrderPolicy
 from rrm_select.planning.judge import JudgeFigures, pair_accuracy
-from rrm_select.planning.rules import best_of, bradley_terry, swiss_pairs
+from rrm_select.planning.rules import best_of
+from rrm_select.ratings import bradley_terry
+from rrm_select.selectors.swiss import swiss_pairs
 
 Method = Literal["knockout", "swiss", "elo", "majority"]
 
@@ -177,15 +179,16 @@ class Simulation:
         s, n = self.selections, self.n
         rounds = min(math.ceil(math.log2(n)) + 1, n - 1)
         points = np.zeros((s, n))
-        met = np.zeros((s, n, n), dtype=bool)
-        sat_out = np.zeros((s, n), dtype=int)
+        met: list[set[frozenset[int]]] = [set() for _ in range(s)]
+        sat_out = [[0] * n for _ in range(s)]
         wins = np.zeros((s, n, n))
         rows = np.arange(s)[:, None]
         for _ in range(rounds):
-            pairs = np.array([swiss_pairs(points[k], met[k], sat_out[k], rng) for k in range(s)])
+            pairs = np.array([swiss_pairs(points[k].tolist(), met[k], sat_out[k], rng) for k in range(s)])
             a, b = pairs[:, :, 0], pairs[:, :, 1]
             played = self._play(setting, a, b, rng)
-            met[rows, a, b] = met[rows, b, a] = True
+            for k in range(s):
+                met[k].update(frozenset(pair) for pair in pairs[k].tolist())
             np.add.at(points, (np.broadcast_to(rows, a.shape), np.where(played.a_won, a, b)), 1)
             np.add.at(wins, (np.broadcast_to(rows, a.shape), a, b), played.a_votes)
             np.add.at(wins, (np.broadcast_to(rows, a.shape), b, a), played.b_votes)
