@@ -66,7 +66,7 @@ def aware_knockout(sim: Simulation, setting: Setting, labels: np.ndarray, rng: n
         ks, a, b = (np.array(x, dtype=int) for x in zip(*cross, strict=True)) if cross else (np.zeros(0, int),) * 3
         qa, qb = sim.quality[ks, a], sim.quality[ks, b]
         played = play_votes(sim.judge, setting, qa, qb, rng, sim.accuracy(qa, qb))
-        winner = dict(zip(zip(ks.tolist(), a.tolist(), b.tolist()), np.where(played.a_won, a, b).tolist(), strict=True))
+        winner = dict(zip(zip(ks.tolist(), a.tolist(), b.tolist(), strict=True), np.where(played.a_won, a, b).tolist(), strict=True))
         np.add.at(sim.totals[0], ks, played.requests)
         np.add.at(sim.totals[1], ks, played.votes)
         waves = np.zeros(s)
