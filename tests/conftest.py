@@ -4,7 +4,10 @@ import os
 import re
 import sys
 from pathlib import Path
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
+
+import pytest
 
 from rrm_select.types import Verdict
 
@@ -34,3 +37,13 @@ def prefer_quality(body: dict[str, Any]) -> Reply:
     from fake_openai import Reply, rrm_choice
 
     return Reply(choices=[rrm_choice(by_quality(body)) for _ in range(body.get("n", 1))])
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """A headless Chromium (a playwright browser context) per module: playwright's sync API keeps
+    an event loop of its own, which should not outlive the module that needs it."""
+    from browser_support import chromium
+
+    with chromium() as context:
+        yield context
