@@ -86,6 +86,11 @@ def page(title: str, body: str) -> str:
     )
 
 
+def number(value: float) -> str:
+    """A figure as a person reads it: 1,523 and -20, but 0.734 and 12.5."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
 def bars(labels: Sequence[str], values: Sequence[float], *, title: str, unit: str = "",
          errors: Sequence[float] | None = None, width: int = 420) -> str:
     """A horizontal bar chart as inline SVG: one bar per label (plain text, escaped here), its
@@ -107,7 +112,7 @@ def bars(labels: Sequence[str], values: Sequence[float], *, title: str, unit: st
         parts.append(f'<text x="{left - 6}" y="{y + 12}" text-anchor="end">{escape(label[:24])}</text>'
                      f'<rect x="{start:.1f}" y="{y + 2}" width="{max(end - start, 1):.1f}" height="{row - 6}" '
                      f'fill="#6b8fd6"/><text x="{x(max(value, 0.0) + error) + 4:.1f}" y="{y + 12}">'
-                     f'{escape(f"{value:,.3g}{unit}")}</text>')  # fmt: skip
+                     f'{escape(number(value) + unit)}</text>')  # fmt: skip
         if error:
             parts.append(f'<line x1="{x(value - error):.1f}" x2="{x(value + error):.1f}" y1="{y + row / 2 - 1}" '
                          f'y2="{y + row / 2 - 1}" stroke="#1d2330"/>')  # fmt: skip
