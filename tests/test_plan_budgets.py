@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from test_plan import N, SPREAD, BiasedJudge, selector_for
 
 from rrm_select import InvalidArgumentError, Prompt, RetryPolicy, Sample, ScriptedBackend, ScriptedJudge, calibrate, plan
 from rrm_select.calibration import CalibrationReport
+from rrm_select.cli import main
 from rrm_select.planning import Setting
 
 LOW, HIGH = 16, 64
@@ -130,3 +132,17 @@ def test_reports_must_differ_in_budget_and_name_one_judge(reports: list[Calibrat
         result = plan([reports[0], other], n=4, selections=100)
     assert any("name different judges" in str(w.message) for w in caught)
     assert any("name different judges" in note for note in result.notes)
+
+
+def test_the_command_takes_the_report_option_repeated(
+    reports: list[CalibrationReport], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = []
+    for report in reports:
+        paths += ["--report", str(tmp_path / f"r{report.thinking_budget}.json")]
+        Path(paths[-1]).write_text(report.model_dump_json())
+    assert main(["plan", *paths, "--n", "8", "--selections", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "judge at thinking budget 64 accuracy" in out and "@16>64" in out and "cli:    --method" in out
+    assert main(["plan", *paths[:2], *paths[:2], "--n", "8"]) == 2
+    assert "two calibration reports at thinking budget 16" in capsys.readouterr().err
