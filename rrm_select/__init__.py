@@ -23,6 +23,7 @@ from rrm_select.errors import (
     MissingDependencyError,
     RRMError,
 )
+from rrm_select.fail_fast import gather_fail_fast
 from rrm_select.formats import JudgeFormat, RRMFormat
 from rrm_select.judges.aiohttp_transport import AiohttpTransport
 from rrm_select.judges.backend import (
@@ -169,6 +170,7 @@ __all__ = [
     "completion",
     "count_orders",
     "derive_seed",
+    "gather_fail_fast",
     "generation_usage_of",
     "generic_chunks",
     "match_cost",

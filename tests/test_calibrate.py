@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,7 @@ import pytest
 from conftest import by_quality, prefer_quality
 from fake_openai import Choice, FakeOpenAIServer, Reply, prompt_query, prompt_text, rrm_choice
 
-from rrm_select import HTTPJudge, RetryPolicy, calibrate
+from rrm_select import HTTPJudge, JudgeUnavailableError, RetryPolicy, acalibrate, calibrate
 from rrm_select.calibration import CalibrationReport
 from rrm_select.cli import main
 
@@ -54,6 +56,7 @@ def test_a_perfect_judge_scores_one_everywhere(serve) -> None:
     report = calibrate(make_pairs(20), judge_of(serve(prefer_quality)), votes=3)
     for figures in (report.overall, *report.subsets.values()):
         assert figures.reference.estimate == figures.single_vote.estimate == figures.majority.estimate == 1.0
+        assert figures.both_orders == figures.reference and figures.order_agreement == 1.0
         assert figures.abstention_rate == 0 and figures.votes == 3 * figures.pairs
     assert report.overall.reference.high == 1.0 and 0.8 < report.overall.reference.low < 1.0  # Wilson, n = 20
     assert json.loads(report.model_dump_json())["overall"]["pairs"] == 20  # JSON-serialisable
@@ -69,10 +72,67 @@ def test_a_judge_always_for_assistant_1_is_all_position_bias(serve) -> None:
     # Binomial(200, 1/2) / 200 has a standard deviation of 0.035; 0.15 is over four of them.
     assert abs(overall.reference.estimate - 0.5) < 0.15
     assert overall.reference.low < 0.5 < overall.reference.high
-    assert len(server.requests) == 200  # one request per pair (one vote, one order)
+    # Per pair: its vote, and the both-orders vote in the other order (in no other figure).
+    assert len(server.requests) == 2 * 200 and overall.votes == 200
+    assert overall.both_orders is not None and overall.both_orders.estimate == 0.5 and overall.order_agreement == 0
+    asked = len(server.requests)
     both = calibrate(make_pairs(10), judge_of(server), votes=2, order="both")
+    assert len(server.requests) - asked == 10 * 2  # both orders already: no vote more
     assert both.overall.flip_rate == 1.0 and both.overall.order_pairs == 10 * 2 * 2
     assert both.overall.single_vote.estimate == 0.5 and both.overall.majority.estimate == 0.5
+    assert both.overall.both_orders == both.overall.single_vote and both.overall.order_agreement == 0
+
+
+def test_the_both_orders_vote_stays_out_of_the_other_figures(serve) -> None:
+    # Right whenever the chosen answer is shown first, Assistant 1 otherwise: every vote in the
+    # reference's order is right exactly when the other order's vote is wrong.
+    script = votes(lambda body, i: rrm_choice(1))
+    report = calibrate(make_pairs(40), judge_of(serve(script)), votes=3, order="per_match", seed=1)
+    overall = report.overall
+    assert overall.votes == 3 * 40 and overall.single_vote == overall.reference == overall.majority
+    assert overall.both_orders is not None and overall.both_orders.estimate == 0.5
+    assert overall.reference.estimate != 0.5  # the seeded coins did not split 20/20 here
+    assert "both orders" in report.table() and "agree" in report.table()
+
+
+def test_the_thinking_budget_is_recorded_and_old_reports_still_load(serve) -> None:
+    server = serve(prefer_quality)
+    judge = HTTPJudge("judge", api_base=server.api_base, retry=RetryPolicy(resamples=0), thinking_budget=64)
+    report = calibrate(make_pairs(4), judge)
+    assert report.thinking_budget == 64 and "thinking budget 64" in report.table()
+    assert calibrate(make_pairs(4), judge_of(server)).thinking_budget is None
+    old = json.loads(report.model_dump_json())
+    del old["thinking_budget"]
+    for figures in (old["overall"], *old["subsets"].values()):
+        del figures["both_orders"], figures["order_agreement"]
+    loaded = CalibrationReport.model_validate(old)
+    assert loaded.thinking_budget is None and loaded.overall.both_orders is None
+    assert loaded.table().splitlines()[1].split()[4:6] == ["-", "-"]  # both orders and agree: unknown
+
+
+def test_a_judge_error_on_one_pair_cancels_the_others(serve) -> None:
+    release = threading.Event()
+
+    def script(body: dict[str, Any]) -> Reply:
+        if "question 0" in prompt_query(body):
+            return Reply(status=500)
+        release.wait(30)  # held until the test has looked
+        return prefer_quality(body)
+
+    judge = HTTPJudge("judge", api_base=serve(script).api_base, retry=RetryPolicy(max_attempts=1, resamples=0))
+
+    async def run() -> list[asyncio.Task[Any]]:
+        with pytest.raises(JudgeUnavailableError):
+            await acalibrate(make_pairs(6), judge)
+        running = asyncio.all_tasks() - {asyncio.current_task()}
+        # The transport's pooled session is kept open for the loop's lifetime, not a request.
+        return [task for task in running if task.get_coro().__qualname__ != "AiohttpTransport._keep"]
+
+    try:
+        assert asyncio.run(run()) == []  # nothing of the calibration runs on
+    finally:
+        release.set()
+        judge.close()
 
 
 def test_abstentions_score_one_half(serve) -> None:

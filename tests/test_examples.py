@@ -85,3 +85,22 @@ def test_filter_example(plain_server: str, tmp_path: Path) -> None:
 def _source_rows() -> list[dict]:
     lines = (ROOT / "examples" / "data" / "prompts.jsonl").read_text().splitlines()
     return [row for row in map(json.loads, lines) if "responses" in row]
+
+
+def test_calibrate_on_the_example_pairs(plain_server: str, tmp_path: Path) -> None:
+    # A few of the 33 pairs: the tiny judge takes seconds per vote on a CPU.
+    rows = (ROOT / "examples" / "data" / "pairs.jsonl").read_text().splitlines()[:4]
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("\n".join(rows) + "\n")
+    output = tmp_path / "report.json"
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    done = subprocess.run([sys.executable, "-m", "rrm_select", "calibrate", str(pairs), "-o", str(output),
+                           "--model", MODEL, "--api-base", plain_server, "--max-tokens", "64", "--force-verdict", "40",
+                           "--no-cache"], capture_output=True, text=True, env=env, timeout=600, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(output.read_text())
+    overall = report["overall"]
+    assert overall["pairs"] == 4 and overall["votes"] == 4 and report["rejected"] == 0
+    assert overall["both_orders"] is not None and 0 <= overall["order_agreement"] <= 1
+    assert overall["completion_tokens"]["median"] > 0
+    assert done.stdout.splitlines()[1].startswith("overall")

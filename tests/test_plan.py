@@ -53,25 +53,42 @@ def measured_accuracy() -> float:
     return (1 - ABSTAIN) * (positional * 0.5 + (1 - positional) * merit) + ABSTAIN * 0.5
 
 
-class BiasedJudge:
-    """Candidates are ``"candidate <quality>"``; votes as the module docstring says."""
+class SimulatedJudge:
+    """A vote abstains with probability `abstain`, names Assistant 1 with probability
+    2 * `bias` - 1, and is otherwise cast on merit (`on_merit`, given a fresh uniform draw)."""
+
+    abstain, bias = ABSTAIN, BIAS
 
     def __init__(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)
 
     def __call__(self, query: str, first: str, second: str) -> int | None:
         u = self.rng.random(3)
-        if u[0] < ABSTAIN:
+        if u[0] < self.abstain:
             return None
-        if u[1] < 2 * BIAS - 1:
+        if u[1] < 2 * self.bias - 1:
             return 1
+        return self.on_merit(first, second, float(u[2]))
+
+    def on_merit(self, first: str, second: str, u: float) -> int:
+        raise NotImplementedError
+
+
+class BiasedJudge(SimulatedJudge):
+    """Candidates are ``"candidate <quality>"``; votes as the module docstring says, a gap in
+    quality counting `sharpness` times."""
+
+    sharpness = 1.0
+
+    def on_merit(self, first: str, second: str, u: float) -> int:
         q1, q2 = float(first.split()[1]), float(second.split()[1])
-        right = u[2] < 0.5 + 0.5 * math.tanh(abs(q1 - q2) / 2)
+        right = u < 0.5 + 0.5 * math.tanh(self.sharpness * abs(q1 - q2) / 2)
         return (1 if q1 > q2 else 2) if right else (2 if q1 > q2 else 1)
 
 
 def selector_for(setting: Setting, judge: ScriptedJudge, seed: int) -> KnockoutSelector | SwissSelector | EloSelector:
-    options = {"votes": setting.votes, "order": setting.order, "early_stop": setting.early_stop, "seed": seed}
+    options = {"votes": setting.votes, "order": setting.order, "early_stop": setting.early_stop, "seed": seed,
+               "thinking_budgets": setting.thinking_budgets}  # fmt: skip
     if setting.method == "knockout":
         return KnockoutSelector(judge, finalists=setting.finalists, **options)  # type: ignore[arg-type]
     return (SwissSelector if setting.method == "swiss" else EloSelector)(judge, **options)  # type: ignore[arg-type]
@@ -223,23 +240,15 @@ ANSWER_CHECKED = [
 ]
 
 
-class AnswerJudge:
+class AnswerJudge(SimulatedJudge):
     """Candidates are ``"candidate <i> answer <label>"`` (label 0 right); abstains, votes by
     position, else prefers the right answer with probability MERIT (a coin between two alike)."""
 
-    def __init__(self, seed: int) -> None:
-        self.rng = np.random.default_rng(seed)
-
-    def __call__(self, query: str, first: str, second: str) -> int | None:
-        u = self.rng.random(3)
-        if u[0] < ABSTAIN:
-            return None
-        if u[1] < 2 * BIAS - 1:
-            return 1
+    def on_merit(self, first: str, second: str, u: float) -> int:
         right1, right2 = first.endswith(" 0"), second.endswith(" 0")
         if right1 == right2:
-            return 1 if u[2] < 0.5 else 2
-        return (1 if right1 else 2) if u[2] < MERIT else (2 if right1 else 1)
+            return 1 if u < 0.5 else 2
+        return (1 if right1 else 2) if u < MERIT else (2 if right1 else 1)
 
 
 def run_real_answers(setting: Setting, seed: int) -> tuple[float, int]:

@@ -45,6 +45,13 @@ class Figures(_Record):
     """Every vote scored on its own (after the judge's resampling, if any)."""
     majority: Interval
     """Each pair decided by the majority of its votes; a tie or no valid vote scores 0.5."""
+    both_orders: Interval | None = None
+    """Each pair judged in both orders: the mean of its reference vote and the first vote in the
+    other order, each scored as the reference is (first sample, abstention 0.5). None in reports
+    written before it."""
+    order_agreement: float | None = None
+    """Share of pairs whose two both-orders votes have a verdict and prefer the same answer (a
+    judge voting by position alone agrees on none). None in reports written before it."""
     position_bias: float | None
     """Share of valid votes for Assistant 1 (the answer shown first); 0.5 is unbiased."""
     flip_rate: float | None
@@ -75,6 +82,9 @@ class CalibrationReport(_Record):
     seed: int
     resamples: int
     """The judge's resampling of unparseable votes (the reference never uses it)."""
+    thinking_budget: int | None = None
+    """The reasoning tokens per vote the judge's votes had (`Judge.thinking_budget`); None: no
+    budget (and in reports written before it was recorded)."""
     rejected: int
     """Rows left out: not a valid pair, or refused by the judge."""
     overall: Figures
@@ -82,17 +92,23 @@ class CalibrationReport(_Record):
 
     def table(self) -> str:
         """The figures as a readable table, overall first."""
-        head = (f"{'subset':<16} {'pairs':>5} {'reference':>19} {'single vote':>19} {f'majority of {self.votes}':>19} "
-                f"{'A1 bias':>7} {'flips':>6} {'abstain':>7} {'forced':>6} {'tokens med/p90':>15} "
-                f"{'latency s med/p90':>18}")  # fmt: skip
+        head = (f"{'subset':<16} {'pairs':>5} {'reference':>19} {'both orders':>19} {'agree':>5} {'single vote':>19} "
+                f"{f'majority of {self.votes}':>19} {'A1 bias':>7} {'flips':>6} {'abstain':>7} {'forced':>6} "
+                f"{'tokens med/p90':>15} {'latency s med/p90':>18}")  # fmt: skip
         rows = [head, *(_row(name, f) for name, f in [("overall", self.overall), *sorted(self.subsets.items())])]
-        notes = (f"judge {self.judge}; {self.votes} vote(s) per pair, order {self.order}, seed {self.seed}, "
+        budget = "" if self.thinking_budget is None else f", thinking budget {self.thinking_budget}"
+        notes = (f"judge {self.judge}{budget}; {self.votes} vote(s) per pair, order {self.order}, seed {self.seed}, "
                  f"resamples {self.resamples}; {self.rejected} row(s) rejected")  # fmt: skip
-        return "\n".join([*rows, "", notes, "accuracy: estimate [95% Wilson interval over pairs]; abstention = 0.5"])
+        return "\n".join([*rows, "", notes, "accuracy: estimate [95% Wilson interval over pairs]; abstention = 0.5",
+                          "both orders: the reference vote and one vote in the other order (asked for beside the "
+                          "votes where the order policy gave none; it counts in no other column); agree: the share "
+                          "of pairs whose two both-orders votes prefer the same answer"])  # fmt: skip
 
 
 def _row(name: str, f: Figures) -> str:
-    return (f"{name[:16]:<16} {f.pairs:>5} {_interval(f.reference):>19} {_interval(f.single_vote):>19} "
+    both = "-" if f.both_orders is None else _interval(f.both_orders)
+    return (f"{name[:16]:<16} {f.pairs:>5} {_interval(f.reference):>19} {both:>19} {_share(f.order_agreement):>5} "
+            f"{_interval(f.single_vote):>19} "
             f"{_interval(f.majority):>19} {_share(f.position_bias):>7} {_share(f.flip_rate):>6} "
             f"{_share(f.abstention_rate):>7} {_share(f.forced_rate):>6} {_spread(f.completion_tokens, '.0f'):>15} "
             f"{_spread(f.latency_s, '.2f'):>18}")  # fmt: skip

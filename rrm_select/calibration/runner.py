@@ -5,7 +5,9 @@ not depend on its place in the file or on which request finished first, and a re
 same requests (served by the judge's cache, when it has one). `vote_orders` draws the orders of
 the `votes` vote slots; votes that share an order share one `VoteRequest`. The reference vote is
 the first vote of the first slot, whose order is a fair coin under every policy (with
-``"both"`` a further coin picks one of its two orders).
+``"both"`` a further coin picks one of its two orders). The both-orders figure pairs it with the
+first vote in the other order; a pair whose slots drew no vote in that order gets one more
+request for it (in the same call), which enters no other figure.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from rrm_select import (
     VoteRequest,
     count_orders,
     derive_seed,
+    gather_fail_fast,
     run_sync,
     vote_orders,
 )
@@ -56,7 +59,13 @@ async def acalibrate(
 
     Rows that are not valid pairs, and pairs the judge refuses (too long), go to `on_reject`
     when it is given; otherwise they raise `InvalidArgumentError` (a refusal, the judge's
-    `JudgeRejectedError`). No valid pair at all raises `InvalidArgumentError`."""
+    `JudgeRejectedError`). No valid pair at all raises `InvalidArgumentError`. A judge error on
+    one pair cancels the requests of the others (awaiting them) and is raised as it is.
+
+    Besides the votes, a pair whose order policy gave it no vote in the other order of its
+    reference vote gets one vote in that order, for the both-orders figure only (one request
+    more per such pair: every pair with ``votes=1`` or ``order="per_match"``, none with ``"both"``
+    or ``"alternate"`` and ``votes >= 2``)."""
     if isinstance(votes, bool) or not isinstance(votes, int) or votes < 1:
         raise InvalidArgumentError(f"votes must be a positive integer, got {votes!r}")
     if order not in get_args(OrderPolicy):
@@ -94,7 +103,7 @@ async def acalibrate(
                 reject(pair.id, f"judge refused: {refused}")
                 return None
 
-    done = [p for p in await asyncio.gather(*(judged(p) for p in checked)) if p is not None]
+    done = [p for p in await gather_fail_fast(*(judged(p) for p in checked)) if p is not None]
     if not done:
         raise InvalidArgumentError("no pair could be judged (the judge refused every one)")
     subsets = sorted({p.subset for p in done if p.subset is not None})
@@ -104,6 +113,7 @@ async def acalibrate(
         order=order,
         seed=seed,
         resamples=judge.retry.resamples,
+        thinking_budget=judge.thinking_budget,
         rejected=rejected,
         overall=figures(done),
         subsets={name: figures([p for p in done if p.subset == name]) for name in subsets},
@@ -116,17 +126,22 @@ def calibrate(pairs: Iterable[Mapping[str, Any]], judge: Judge, **options: Any) 
 
 
 async def judge_pair(judge: Judge, pair: LabelledPair, votes: int, order: OrderPolicy, seed: int) -> JudgedPair:
-    """The votes on one pair: one request per order its vote slots drew."""
+    """The votes on one pair: one request per order its vote slots drew, and one for a vote in
+    the other order of the reference vote when they drew none."""
     rng = np.random.default_rng(derive_seed(seed, pair.id))
     slots = vote_orders(order, votes, rng)
     reference_swapped = slots[0][0] if len(slots[0]) == 1 else bool(rng.random() < 0.5)
     texts = {CHOSEN: pair.chosen, REJECTED: pair.rejected}
-    groups = list(count_orders(slots).items())
+    counts = count_orders(slots)
+    groups = list(counts.items())
+    other = not reference_swapped
+    if other not in counts:  # the both-orders vote: asked beside the others
+        groups.append((other, 1))
     requests = []
     for swapped, count in groups:
         shown = (REJECTED, CHOSEN) if swapped else (CHOSEN, REJECTED)
         requests.append(VoteRequest(pair.query, texts[shown[0]], texts[shown[1]], count, shown))
     ballots = await judge.ajudge(requests)
     by_order = {swapped: ballot.votes for (swapped, _), ballot in zip(groups, ballots, strict=True)}
-    every = tuple(v for ballot in ballots for v in ballot.votes)
-    return JudgedPair(pair.subset, every, by_order[reference_swapped][0])
+    every = tuple(v for ballot in ballots[: len(counts)] for v in ballot.votes)
+    return JudgedPair(pair.subset, every, by_order[reference_swapped][0], by_order[other][0])

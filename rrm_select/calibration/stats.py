@@ -17,11 +17,13 @@ Z_95 = 1.959963984540054
 
 @dataclass(frozen=True)
 class JudgedPair:
-    """The votes on one pair and which of them is its reference vote."""
+    """The votes on one pair, which of them is its reference vote, and the first vote in the
+    other order (one of `votes`, or a vote asked for beside them: it is in no other figure)."""
 
     subset: str | None
     votes: tuple[Vote, ...]
     reference: Vote
+    other_order: Vote
 
 
 def wilson(share: float, n: int, z: float = Z_95) -> Interval:
@@ -40,6 +42,12 @@ def vote_score(vote: Vote, first_sample: bool = False) -> float:
     if vote.verdict is None or (first_sample and vote.discarded):
         return 0.5
     return 1.0 if vote.winner == CHOSEN else 0.0
+
+
+def agree(one: Vote, other: Vote) -> bool:
+    """Whether two votes' first samples both have a verdict and prefer the same answer."""
+    valid = vote_score(one, first_sample=True) != 0.5 and vote_score(other, first_sample=True) != 0.5
+    return valid and one.winner == other.winner
 
 
 def majority_score(votes: Sequence[Vote]) -> float:
@@ -70,6 +78,8 @@ def figures(pairs: Sequence[JudgedPair]) -> Figures:
         reference=wilson(_mean(vote_score(p.reference, first_sample=True) for p in pairs), n),
         single_vote=wilson(_mean(vote_score(v) for v in votes), n),
         majority=wilson(_mean(majority_score(p.votes) for p in pairs), n),
+        both_orders=wilson(_mean(_both_orders(p) for p in pairs), n),
+        order_agreement=sum(agree(p.reference, p.other_order) for p in pairs) / n if n else None,
         position_bias=sum(v.verdict == 1 for v in valid) / len(valid) if valid else None,
         flip_rate=sum(f for _, f in flips) / order_pairs if order_pairs else None,
         order_pairs=order_pairs,
@@ -81,6 +91,10 @@ def figures(pairs: Sequence[JudgedPair]) -> Figures:
         completion_tokens=spread([v.completion_tokens for v in votes]),
         latency_s=spread([v.latency_s for v in votes]),
     )
+
+
+def _both_orders(pair: JudgedPair) -> float:
+    return (vote_score(pair.reference, first_sample=True) + vote_score(pair.other_order, first_sample=True)) / 2
 
 
 def _mean(scores: Iterable[float]) -> float:

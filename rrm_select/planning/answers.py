@@ -17,7 +17,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from rrm_select import InvalidArgumentError
-from rrm_select.planning.model import Outcome, Setting, Simulation, play_votes
+from rrm_select.planning.model import SLOWEST, SUMMED, Outcome, Simulation
+from rrm_select.planning.setting import Setting
 
 
 class AnswerModel(BaseModel):
@@ -64,14 +65,15 @@ def aware_knockout(sim: Simulation, setting: Setting, labels: np.ndarray, rng: n
         pairs = {k: _pair_across(alive[k], labels[k], rng) for k in going}
         cross = [(k, a, b) for k in going for a, b in pairs[k][0] if labels[k, a] != labels[k, b]]
         ks, a, b = (np.array(x, dtype=int) for x in zip(*cross, strict=True)) if cross else (np.zeros(0, int),) * 3
-        qa, qb = sim.quality[ks, a], sim.quality[ks, b]
-        played = play_votes(sim.judge, setting, qa, qb, rng, sim.accuracy(qa, qb))
+        played = sim.play_flat(setting, sim.quality[ks, a], sim.quality[ks, b], rng)
         winner = dict(zip(zip(ks.tolist(), a.tolist(), b.tolist(), strict=True), np.where(played.a_won, a, b).tolist(), strict=True))
-        np.add.at(sim.totals[0], ks, played.requests)
-        np.add.at(sim.totals[1], ks, played.votes)
-        waves = np.zeros(s)
-        np.maximum.at(waves, ks, played.waves)
-        sim.totals[2] += waves
+        costs = (played.requests, played.votes, played.waves, played.tokens, played.latency)
+        for row in SUMMED:
+            np.add.at(sim.totals[row], ks, costs[row])
+        for row in SLOWEST:  # the round's slowest match, per selection
+            slowest = np.zeros(s)
+            np.maximum.at(slowest, ks, costs[row])
+            sim.totals[row] += slowest
         for k in going:
             round_pairs, bye = pairs[k]
             alive[k] = [winner.get((k, x, y), x) for x, y in round_pairs] + ([bye] if bye is not None else [])
@@ -99,10 +101,9 @@ def run_with_answers(sim: Simulation, setting: Setting) -> Outcome:
     """`Simulation.run` for majority voting and the answer-aware knockout (`sim` has labels)."""
     assert sim.labels is not None
     rng = np.random.default_rng([sim.seed, 1])
-    sim.totals = np.zeros((3, sim.selections))
+    sim.totals = np.zeros((5, sim.selections))
     if setting.method == "majority":
         right = majority(sim.labels, rng)
     else:
         right = aware_knockout(sim, setting, sim.labels, rng)
-    requests, votes, waves = sim.totals
-    return Outcome(right, requests, votes, waves)
+    return Outcome(right, *sim.totals)

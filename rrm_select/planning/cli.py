@@ -2,6 +2,7 @@
 
     rrm-select plan --report report.json --n 8 --max-tokens-per-prompt 60000
     rrm-select plan --accuracy 0.8 --bias 0.55 --tokens-per-vote 3000 --n 8 --target 0.85
+    rrm-select plan --report r1024.json --report r8192.json --n 8   # thinking budgets, escalation
 
 It prints the ranked table and the recommended selector (a line of Python and CLI flags);
 ``--json`` prints the whole `Plan` as JSON instead.
@@ -17,7 +18,8 @@ from rrm_select.planning.plan import plan
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``plan``."""
-    parser.add_argument("--report", help="a calibration report (JSON, from rrm-select calibrate)")
+    parser.add_argument("--report", action="append", help="a calibration report (JSON, from rrm-select calibrate); "
+                        "repeat it for reports of one judge at different thinking budgets")  # fmt: skip
     parser.add_argument("--n", type=int, required=True, help="candidates per selection")
     judge = parser.add_argument_group("the judge by hand (overriding the report's figures)")
     judge.add_argument("--accuracy", type=float, help="single-vote pairwise accuracy (an abstention scores 0.5)")
@@ -42,7 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_plan(args: argparse.Namespace) -> int:
     """Run ``plan`` with the parsed options."""
-    result = plan(args.report, n=args.n, accuracy=args.accuracy, bias=args.bias, tokens_per_vote=args.tokens_per_vote,
+    reports = args.report[0] if args.report and len(args.report) == 1 else args.report
+    result = plan(reports, n=args.n, accuracy=args.accuracy, bias=args.bias, tokens_per_vote=args.tokens_per_vote,
                   abstain=args.abstain, latency_per_vote=args.latency_per_vote,
                   max_tokens_per_prompt=args.max_tokens_per_prompt, target=args.target, selections=args.selections,
                   seed=args.plan_seed, ceiling=args.ceiling, answer_share=args.answer_share,

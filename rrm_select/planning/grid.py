@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rrm_select import EloSelector, KnockoutSelector, Selector, SwissSelector
-from rrm_select.planning.model import Setting
+from rrm_select.planning.setting import Setting
 
 CLASSES: dict[str, type[Selector]] = {"knockout": KnockoutSelector, "swiss": SwissSelector, "elo": EloSelector}
 
@@ -39,5 +39,7 @@ def build(setting: Setting, judge: Any, **options: Any) -> Selector:
     extra: dict[str, Any] = {"finalists": setting.finalists} if setting.method == "knockout" else {}
     if setting.answer_aware:
         extra["answer_key"] = options.pop("answer_key", lambda text: text)
+    if setting.thinking_budgets is not None:
+        extra["thinking_budgets"] = setting.thinking_budgets
     return CLASSES[setting.method](judge, votes=setting.votes, order=setting.order, early_stop=setting.early_stop,
                                    **extra, **options)  # fmt: skip

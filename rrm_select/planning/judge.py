@@ -54,8 +54,12 @@ class JudgeFigures(BaseModel):
     merit_accuracy: float
     """Mean accuracy of merit votes over random pairs."""
     spread: float
-    """Standard deviation of the latent qualities (0: every pair is a coin toss on merit)."""
+    """How far apart this judge sees candidates: a pair whose standardised latent qualities are
+    d apart is judged on merit as `pair_accuracy(spread * d)` (0: every pair is a coin toss on
+    merit). Judges at several thinking budgets see the same candidates through their own spread."""
     notes: tuple[str, ...] = ()
+    thinking_budget: int | None = None
+    """The thinking budget these figures were calibrated at (None: none, or not recorded)."""
 
 
 def pair_accuracy(distance: np.ndarray, ceiling: float) -> np.ndarray:
@@ -76,8 +80,10 @@ def judge_figures(
     abstain: float = 0.0,
     latency_per_vote: float | None = None,
     ceiling: float = 1.0,
+    thinking_budget: int | None = None,
 ) -> JudgeFigures:
-    """Check a judge's figures and derive the model's parameters from them."""
+    """Check a judge's figures (calibrated at `thinking_budget`) and derive the model's
+    parameters from them."""
     _share("accuracy", accuracy, open_low=True, open_high=True)
     _share("bias", bias, open_low=True, open_high=True)
     _share("abstain", abstain, open_low=False, open_high=True)
@@ -108,7 +114,8 @@ def judge_figures(
         )
     return JudgeFigures(accuracy=accuracy, bias=bias, abstain=abstain, tokens_per_vote=float(tokens_per_vote),
                         latency_per_vote=latency_per_vote, ceiling=ceiling, positional=positional,
-                        merit_accuracy=merit, spread=_spread_for(merit, ceiling), notes=tuple(notes))  # fmt: skip
+                        merit_accuracy=merit, spread=_spread_for(merit, ceiling), notes=tuple(notes),
+                        thinking_budget=thinking_budget)  # fmt: skip
 
 
 def _spread_for(merit: float, ceiling: float) -> float:
@@ -134,9 +141,10 @@ def _share(name: str, value: object, *, open_low: bool, open_high: bool) -> None
         raise InvalidArgumentError(f"{name} must be in {interval}, got {value!r}")
 
 
-def figures_of_report(report: Any) -> dict[str, float | None]:
+def figures_of_report(report: Any) -> dict[str, Any]:
     """The overall figures `plan` needs from a calibration report (a `CalibrationReport`, its
-    JSON as a dict, or the path of its JSON file)."""
+    JSON as a dict, or the path of its JSON file), its thinking budget and its judge's name
+    (None where the report does not say)."""
     if isinstance(report, str | Path):
         try:
             report = json.loads(Path(report).read_text())
@@ -170,4 +178,6 @@ def figures_of_report(report: Any) -> dict[str, float | None]:
         "abstain": abstain,
         "tokens_per_vote": prompt + completion,
         "latency_per_vote": field(*overall, "latency_s", "median"),
+        "thinking_budget": report.get("thinking_budget"),
+        "judge": report.get("judge"),
     }
