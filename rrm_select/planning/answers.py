@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from rrm_select import InvalidArgumentError
-from rrm_select.planning.model import SLOWEST, SUMMED, Outcome, Simulation
+from rrm_select.planning.model import Outcome, Simulation
 from rrm_select.planning.setting import Setting
 
 
@@ -67,13 +67,7 @@ def aware_knockout(sim: Simulation, setting: Setting, labels: np.ndarray, rng: n
         ks, a, b = (np.array(x, dtype=int) for x in zip(*cross, strict=True)) if cross else (np.zeros(0, int),) * 3
         played = sim.play_flat(setting, sim.quality[ks, a], sim.quality[ks, b], rng)
         winner = dict(zip(zip(ks.tolist(), a.tolist(), b.tolist(), strict=True), np.where(played.a_won, a, b).tolist(), strict=True))
-        costs = (played.requests, played.votes, played.waves, played.tokens, played.latency)
-        for row in SUMMED:
-            np.add.at(sim.totals[row], ks, costs[row])
-        for row in SLOWEST:  # the round's slowest match, per selection
-            slowest = np.zeros(s)
-            np.maximum.at(slowest, ks, costs[row])
-            sim.totals[row] += slowest
+        sim.add(played, ks)
         for k in going:
             round_pairs, bye = pairs[k]
             alive[k] = [winner.get((k, x, y), x) for x, y in round_pairs] + ([bye] if bye is not None else [])

@@ -111,17 +111,17 @@ class Simulation:
         right = pick == self.best if self.labels is None else self.labels[np.arange(self.selections), pick] == 0
         return Outcome(right, *self.totals)
 
-    def add(self, played: Played, cells: np.ndarray | None = None, shape: tuple[int, int] | None = None) -> None:
-        """Add matches' costs to the totals: `played` holds one match per cell of `shape`
-        (selections, matches), or per True cell of `cells` (byes left out)."""
-        shape = shape if cells is None else cells.shape
+    def add(self, played: Played, selection: np.ndarray) -> None:
+        """Add a round's matches to the totals; `selection[i]`: the selection match i is in. A
+        round adds up its matches' requests, votes and tokens, and takes its waves and latency
+        from its slowest match (`SUMMED`, `SLOWEST`)."""
         for row, values in enumerate((played.requests, played.votes, played.waves, played.tokens, played.latency)):
-            if cells is None:
-                grid = values.reshape(shape)  # type: ignore[arg-type]
+            if row in SUMMED:
+                np.add.at(self.totals[row], selection, values)
             else:
-                grid = np.zeros(cells.shape)
-                grid[cells] = values
-            self.totals[row] += grid.sum(axis=1) if row in SUMMED else grid.max(axis=1)
+                slowest = np.zeros(self.selections)
+                np.maximum.at(slowest, selection, values)
+                self.totals[row] += slowest
 
     def _play(self, setting: Setting, a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> Played:
         """Matches between players `a` and `b` (arrays of shape (selections, m)), one per cell;
@@ -129,7 +129,7 @@ class Simulation:
         qa = np.take_along_axis(self.quality, a, axis=1).ravel()
         qb = np.take_along_axis(self.quality, b, axis=1).ravel()
         played = self.play_flat(setting, qa, qb, rng)
-        self.add(played, shape=a.shape)
+        self.add(played, np.repeat(np.arange(self.selections), a.shape[1]))  # `ravel`'s order
         return Played(*(x.reshape(a.shape) for x in vars(played).values()))
 
     def _knockout(self, setting: Setting, rng: np.random.Generator) -> np.ndarray:
@@ -163,7 +163,7 @@ class Simulation:
         played = self.play_flat(setting, qa, qb, rng)
         won = np.ones(a.shape, dtype=bool)
         won[real] = played.a_won
-        self.add(played, cells=real)
+        self.add(played, np.nonzero(real)[0])  # the order `[real]` picked them in
         return won
 
     def _round_robin(self, setting: Setting, players: np.ndarray, rng: np.random.Generator) -> np.ndarray:

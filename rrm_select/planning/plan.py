@@ -23,7 +23,7 @@ from rrm_select.planning.grid import answer_settings, build, default_settings
 from rrm_select.planning.model import Simulation
 from rrm_select.planning.result import Plan, Prediction
 from rrm_select.planning.setting import Setting
-from rrm_select.voting import next_wave
+from rrm_select.planning.votes import slots_per_vote, wave_table
 
 
 def plan(
@@ -142,6 +142,6 @@ def _most_tokens(setting: Setting, most_votes: int, tokens_at: list[float]) -> f
     budget and every later vote at up to the last."""
     if len(tokens_at) == 1:
         return most_votes * tokens_at[0]
-    per_slot = 2 if setting.order == "both" else 1
-    first = per_slot * next_wave(0, 0, 0, setting.votes, per_slot, setting.early_stop, 0.95, escalating=True)
+    per_slot = slots_per_vote(setting)
+    first = per_slot * wave_table(setting.votes, per_slot, setting.early_stop, True)[0, 0, 0]
     return first * tokens_at[0] + (most_votes - first) * max(tokens_at)

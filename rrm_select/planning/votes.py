@@ -39,6 +39,16 @@ class Played:
     """Seconds of judging: each wave's latency per vote at its budget (0 where unknown)."""
 
 
+UNMODELLED_CONFIDENCE = 0.95
+"""`next_wave`'s confidence, which only early stop ``"confident"`` reads; the planner refuses
+that setting, so the value never matters."""
+
+
+def slots_per_vote(setting: Setting) -> int:
+    """Votes each vote slot casts: two under ``order="both"`` (one per order), else one."""
+    return 2 if setting.order == "both" else 1
+
+
 @functools.cache
 def wave_table(votes: int, per_slot: int, early_stop: EarlyStop, escalating: bool) -> np.ndarray:
     """``table[lead, trail, cast]``: the slots of the next wave (`next_wave`; 0: over)."""
@@ -47,7 +57,8 @@ def wave_table(votes: int, per_slot: int, early_stop: EarlyStop, escalating: boo
     for lead in range(most + 1):
         for trail in range(lead + 1):
             for cast in range(votes + 1):
-                table[lead, trail, cast] = next_wave(lead, trail, cast, votes, per_slot, early_stop, 0.95, escalating)
+                size = next_wave(lead, trail, cast, votes, per_slot, early_stop, UNMODELLED_CONFIDENCE, escalating)
+                table[lead, trail, cast] = size
     return table
 
 
@@ -62,7 +73,7 @@ def play_votes(
     """Matches between qualities `qa` and `qb` (flat arrays). `levels`: the judge at each budget
     a wave can take (one: no escalation); `accuracies`: each pair's merit accuracy under each."""
     m, k = len(qa), setting.votes
-    per_slot = 2 if setting.order == "both" else 1
+    per_slot = slots_per_vote(setting)
     if setting.order == "both":
         swapped = np.broadcast_to(np.array([False, True]), (m, k, 2))
     elif setting.order == "alternate":
