@@ -173,6 +173,20 @@ class Selection(_Record):
     def votes(self) -> tuple[Vote, ...]:
         return tuple(v for m in self.matches for v in m.votes)
 
+    def to_html(self) -> str:
+        """This selection as a self-contained HTML page (no script, nothing fetched): the bracket
+        or the standings, every match's votes and the judge's reasoning a click away. Long texts
+        are cut in the page, never here."""
+        from rrm_select.views.selection import selection_page  # the views load only when asked for
+
+        return selection_page(self)
+
+    def _repr_html_(self) -> str:
+        """The picture a notebook shows for this selection (see `to_html`)."""
+        from rrm_select.views.selection import selection_fragment
+
+        return selection_fragment(self)
+
     def trace(self) -> dict[str, Any]:
         """The result and how it was reached, as JSON data, without the inputs (`query`,
         `candidates`) and without the fields marked ``per_run`` here and in `Match` and `Vote`:

@@ -51,9 +51,13 @@ def test_the_layout_table_places_every_module_and_imports_point_down() -> None:
     upward = []
     for module, level in rank.items():
         tree = ast.parse((package / module).read_text())
+        lazy = {id(n) for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) for n in ast.walk(f)}
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("rrm_select."):
                 target = node.module.removeprefix("rrm_select.").replace(".", "/") + ".py"
-                if rank.get(target, -1) > level:
+                # The one exception the layout section names: a `Selection` draws itself, loading
+                # the views (apps) only when a picture is asked for.
+                drawn = module == "types.py" and target.startswith("views/") and id(node) in lazy
+                if rank.get(target, -1) > level and not drawn:
                     upward.append(f"{module} -> {target}")
     assert not upward, f"imports pointing up a layer: {upward}"

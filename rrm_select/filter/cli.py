@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     select.add_argument("--query", required=True)
     select.add_argument("files", nargs="*", help="one candidate per file; none: a JSON list or one per line on stdin")
     select.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    select.add_argument("--html", metavar="FILE", help="also write the result as a self-contained page: the bracket "
+                        "or the ratings, every vote and the judge's reasoning")  # fmt: skip
     _judge_options(select)
 
     calibrate = commands.add_parser("calibrate", help="measure the judge on labelled chosen/rejected pairs")
@@ -258,6 +260,8 @@ def run_select(args: argparse.Namespace) -> int:
         result = make_selector(judge, args).select(args.query, candidates)
     finally:
         judge.close()
+    if args.html:
+        Path(args.html).write_text(result.to_html(), encoding="utf-8")
     print(result.model_dump_json(indent=2) if args.json else render(result))
     return 0
 

@@ -12,7 +12,7 @@ from typing_extensions import Unpack
 from rrm_select.errors import InvalidArgumentError
 from rrm_select.fail_fast import gather_fail_fast
 from rrm_select.judges.base import Judge
-from rrm_select.ratings import bradley_terry, online_elo, to_elo
+from rrm_select.ratings import bradley_terry, online_elo, to_elo, win_matrix
 from rrm_select.selectors.answer_groups import cross_pairs
 from rrm_select.selectors.base import Selector
 from rrm_select.selectors.tournament import SelectorOptions, Tournament
@@ -88,9 +88,7 @@ async def round_robin(
     matches = await gather_fail_fast(
         *(t.play(players[i], players[j], round, (players[i], players[j])) for i, j in schedule)
     )
-    wins = np.zeros((n, n))
-    for (i, j), match in zip(schedule, matches, strict=True):
-        wins[i, j], wins[j, i] = match.wins
+    wins = win_matrix(matches, players)
     if rating == "bradley_terry":
         ratings = to_elo(bradley_terry(wins, prior=prior))
     else:

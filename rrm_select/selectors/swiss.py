@@ -18,10 +18,11 @@ from typing_extensions import Unpack
 from rrm_select.errors import InvalidArgumentError
 from rrm_select.fail_fast import gather_fail_fast
 from rrm_select.judges.base import Judge
-from rrm_select.ratings import bradley_terry, to_elo
+from rrm_select.ratings import bradley_terry, to_elo, win_matrix
 from rrm_select.selectors.answer_groups import largest_group
 from rrm_select.selectors.base import Selector
 from rrm_select.selectors.tournament import SelectorOptions, Tournament
+from rrm_select.types import Match
 
 
 def swiss_pairs(
@@ -80,15 +81,14 @@ class SwissSelector(Selector):
         sat_out = [0] * n
         # Two of one answer are paired only when nothing else is left (and then not judged).
         played: set[frozenset[int]] = {frozenset((a, b)) for a in range(n) for b in range(a) if t.same_answer(a, b)}
-        wins = np.zeros((n, n))
+        judged: list[Match] = []
         for round in range(1, rounds + 1):
             pairs = swiss_pairs(points, played, sat_out, t.rng(0, round))
             matches = await gather_fail_fast(*(t.play(a, b, round, (round, a, b)) for a, b in pairs))
             for match in matches:
                 played.add(frozenset((match.a, match.b)))
                 points[match.winner] += 0 if t.same_answer(match.a, match.b) else 1  # no contest, no point
-                wins[match.a, match.b] += match.wins[0]
-                wins[match.b, match.a] += match.wins[1]
-        ratings = to_elo(bradley_terry(wins))
+            judged += matches
+        ratings = to_elo(bradley_terry(win_matrix(judged, range(n))))
         ranking = sorted(range(n), key=lambda c: (-ratings[c], -points[c], c))
         return ranking, [float(r) for r in ratings]

@@ -31,6 +31,15 @@ STYLE = """
 .rrm details > summary { cursor: pointer; } .rrm .winner { background: #e3f4e1; font-weight: 600; }
 .rrm .card { border: 1px solid #d8dce4; border-radius: .4rem; padding: .35rem .5rem; margin: .3rem 0; }
 .rrm svg text { font: 11px system-ui, sans-serif; fill: #3b4252; }
+.rrm .bracket { display: flex; gap: .8rem; overflow-x: auto; align-items: stretch; }
+.rrm .round { display: flex; flex-direction: column; min-width: 17rem; max-width: 26rem; flex: 1; }
+.rrm .round > .cards { flex: 1; display: flex; flex-direction: column; justify-content: space-around; }
+.rrm .round > h3 { font-size: .9rem; margin: 0 0 .2rem; color: #5d6575; }
+.rrm .slot { display: flex; gap: .4rem; align-items: baseline; padding: .1rem .3rem; border-radius: .25rem; }
+.rrm .slot .name { flex: 1; } .rrm .seat { font-weight: 600; color: #3b5bab; }
+.rrm .votes-won { font-variant-numeric: tabular-nums; font-weight: 600; }
+.rrm .tags { display: flex; flex-wrap: wrap; gap: .25rem; margin: .2rem 0; }
+.rrm ol.vote-list { margin: .2rem 0; padding-left: 1.4rem; } .rrm ol.vote-list li { margin: .2rem 0; }
 """
 
 
@@ -86,8 +95,14 @@ def page(title: str, body: str) -> str:
     )
 
 
+def tag(label: str, *, warn: bool = False) -> str:
+    """A small label (plain text, escaped here); `warn` marks what a reader should notice."""
+    return f'<span class="tag{" warn" if warn else ""}">{escape(label)}</span>'
+
+
 def number(value: float) -> str:
-    """A figure as a person reads it: 1,523 and -20, but 0.734 and 12.5."""
+    """A figure as a person reads it: 1,523 and -20, but 0.734 and 12.5 (and 0, not 8.9e-15)."""
+    value = round(value, 6) + 0.0  # a rounding error's residue, and -0.0, read as 0
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
