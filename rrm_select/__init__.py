@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from rrm_select.answers import AnswerKey, answers_of
 from rrm_select.cache import JudgmentCache
-from rrm_select.conversation import BadRow, candidate_text, query_text, unicode_error
+from rrm_select.conversation import BadRow, RejectCode, candidate_text, query_text, unicode_error
 from rrm_select.errors import (
     BudgetExhaustedError,
     DeadlineExceededError,
@@ -143,6 +143,7 @@ __all__ = [
     "Prompt",
     "RRMError",
     "RRMFormat",
+    "RejectCode",
     "Reranked",
     "ResponseStream",
     "RetryPolicy",

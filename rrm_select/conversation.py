@@ -19,11 +19,29 @@ A candidate is its text; a tool call is judged on a readable rendering, ``Tool c
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
+
+RejectCode = Literal[
+    "not_an_object", "missing_query", "missing_candidates", "no_candidates", "bad_query", "bad_candidate",
+    "invalid_unicode", "same_texts", "judge_refused", "over_budget",
+]  # fmt: skip
+"""Why a row was not judged, as the rejects files record it (``code``, beside the ``reason`` in
+words): not a JSON object; its query or candidates field missing; no candidates (not a
+non-empty list); a query or a candidate that is not text; a lone surrogate in either; (for
+calibration) chosen and rejected the same text; the judge refused the row (e.g. too long for
+it); the selection's budget cannot pay for one match."""
 
 
 class BadRow(ValueError):
-    """An input that cannot be judged (a dataset row goes to the rejects file with this reason)."""
+    """An input that cannot be judged: `reason` says what is wrong in words, `code` in one word
+    (a dataset row goes to the rejects file with both)."""
+
+    def __init__(self, reason: str, code: RejectCode) -> None:
+        super().__init__(reason)
+        self.code: RejectCode = code
+
+    def __reduce__(self) -> tuple[type[BadRow], tuple[str, RejectCode]]:
+        return BadRow, (str(self), self.code)  # picklable, like every rrm_select error
 
 
 def unicode_error(text: str) -> UnicodeEncodeError | None:
@@ -43,29 +61,30 @@ def query_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     if not isinstance(value, list) or not value or not all(isinstance(m, dict) for m in value):
-        raise BadRow("query must be a string or a list of chat messages")
+        raise BadRow("query must be a string or a list of chat messages", "bad_query")
     last_user = max((i for i, m in enumerate(value) if m.get("role") == "user"), default=None)
     if last_user is None:
-        raise BadRow("chat messages have no user turn")
-    context = "\n".join(f"{m.get('role', 'user')}: {message_text(m)}" for m in value[:last_user])
-    question = message_text(value[last_user])
+        raise BadRow("chat messages have no user turn", "bad_query")
+    texts = [message_text(m) for m in value[: last_user + 1]]
+    if None in texts:
+        raise BadRow("a chat message of the query has no text content", "bad_query")
+    context = "\n".join(f"{m.get('role', 'user')}: {t}" for m, t in zip(value[:last_user], texts, strict=False))
+    question = texts[last_user]
     return f"Conversation so far:\n\n{context}\n\nLatest user message:\n\n{question}" if context else question
 
 
 def candidate_text(value: Any, index: int) -> str:
     """A candidate's text: a string, or a message (its content, or its tool calls)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        try:
-            return message_text(value)
-        except BadRow:
-            pass
-    raise BadRow(f"candidate {index} is not text (a string, or a message with text content or tool calls)")
+    text = value if isinstance(value, str) else message_text(value) if isinstance(value, dict) else None
+    if text is None:
+        raise BadRow(f"candidate {index} is not text (a string, or a message with text content or tool calls)",
+                     "bad_candidate")  # fmt: skip
+    return text
 
 
-def message_text(message: dict[str, Any]) -> str:
-    """A chat message as text: string content, the text parts of a content list, or tool calls."""
+def message_text(message: dict[str, Any]) -> str | None:
+    """A chat message as text: string content, the text parts of a content list, or tool calls;
+    None when it has none of them."""
     content = message.get("content")
     if isinstance(content, str) and (content or not message.get("tool_calls")):
         return content
@@ -73,7 +92,7 @@ def message_text(message: dict[str, Any]) -> str:
         return "\n".join(str(p.get("text", "")) for p in content if p.get("type") == "text")
     if message.get("tool_calls"):
         return tool_calls_text(message["tool_calls"])
-    raise BadRow("a chat message has no text content")
+    return None
 
 
 def tool_calls_text(tool_calls: list[Any]) -> str:

@@ -222,10 +222,7 @@ def _add_tokens(total: Any, more: Any) -> None:
 def _choice_text(choice: Any) -> str:
     message = choice.message
     as_dict = {"content": message.content, "tool_calls": getattr(message, "tool_calls", None)}
-    try:
-        return message_text(as_dict)
-    except BadRow:
-        return ""  # an empty answer is still a candidate (it should lose)
+    return message_text(as_dict) or ""  # an empty answer is still a candidate (it should lose)
 
 
 def _generation_usage(response: Any, requests: int) -> Usage:

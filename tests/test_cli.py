@@ -131,13 +131,13 @@ def test_bad_rows_go_to_rejects_and_the_run_goes_on(tmp_path: Path, server: Fake
     out = tmp_path / "out.jsonl"
     assert main(["filter", str(write_jsonl(tmp_path / "in.jsonl", rows)), "-o", str(out), *judge_args(server)]) == 0
     assert [r["id"] for r in read_jsonl(out)] == ["row-0", "row-1"]
-    rejects = {r["id"]: r["reason"] for r in read_jsonl(tmp_path / "out.jsonl.rejects.jsonl")}
+    rejects = {r["id"]: (r["code"], r["reason"]) for r in read_jsonl(tmp_path / "out.jsonl.rejects.jsonl")}
     assert rejects == {
-        "no-cands": "missing candidates field 'responses'",
-        "empty": "field 'responses' must be a non-empty list of candidates",
-        "numbers": "candidate 0 is not text (a string, or a message with text content or tool calls)",
-        "q-not-text": "query must be a string or a list of chat messages",
-        "5": "row is not a JSON object",
+        "no-cands": ("missing_candidates", "missing candidates field 'responses'"),
+        "empty": ("no_candidates", "field 'responses' must be a non-empty list of candidates"),
+        "numbers": ("bad_candidate", "candidate 0 is not text (a string, or a message with text content or tool calls)"),
+        "q-not-text": ("bad_query", "query must be a string or a list of chat messages"),
+        "5": ("not_an_object", "row is not a JSON object"),
     }
 
 
@@ -303,8 +303,8 @@ def test_selection_options(tmp_path: Path, server: FakeOpenAIServer, capsys: pyt
     tight = tmp_path / "tight.jsonl"
     assert main(["filter", str(source), "-o", str(tight), "--order", "both", "--budget", "1", *judge_args(server)]) == 0
     assert not read_jsonl(tight)
-    reasons = {r["reason"] for r in read_jsonl(tmp_path / "tight.jsonl.rejects.jsonl")}
-    assert reasons == {"a budget of 1 judge calls cannot pay for a single match"}
+    reasons = {(r["code"], r["reason"]) for r in read_jsonl(tmp_path / "tight.jsonl.rejects.jsonl")}
+    assert reasons == {("over_budget", "a budget of 1 judge calls cannot pay for a single match")}
 
 
 def test_token_budget(tmp_path: Path, server: FakeOpenAIServer, capsys: pytest.CaptureFixture) -> None:
@@ -349,6 +349,8 @@ def test_sigkill_and_resume_give_the_uninterrupted_file(tmp_path: Path) -> None:
     assert out.read_bytes() == (tmp_path / "clean.jsonl").read_bytes()
     assert [r["id"] for r in read_jsonl(out)] == [r["id"] for r in rows if r["id"] != "bad"]
     assert read_jsonl(tmp_path / "out.jsonl.rejects.jsonl") == read_jsonl(tmp_path / "clean.jsonl.rejects.jsonl")
+    # the statistics beside the output resume by their own rule to the same bytes
+    assert (tmp_path / "out.jsonl.stats.jsonl").read_bytes() == (tmp_path / "clean.jsonl.stats.jsonl").read_bytes()
 
 
 def test_progress_line_on_a_terminal() -> None:

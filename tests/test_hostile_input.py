@@ -193,6 +193,6 @@ def test_a_dataset_row_with_a_lone_surrogate_is_rejected_not_fatal(tmp_path: Pat
         assert main(["filter", str(write_jsonl(tmp_path / "in.jsonl", rows)), "-o", str(out), *judge_args(server)]) == 0
     assert read_jsonl(out) == [{"id": "fine", "query": "q", "chosen": PLAIN, "chosen_index": 1}]
     assert read_jsonl(tmp_path / "out.jsonl.rejects.jsonl") == [
-        {"id": "broken", "reason": "candidate 0 is not valid Unicode (it holds a lone surrogate)"},
-        {"id": "broken-query", "reason": "query is not valid Unicode (it holds a lone surrogate)"},
+        {"id": "broken", "reason": "candidate 0 is not valid Unicode (it holds a lone surrogate)", "code": "invalid_unicode"},
+        {"id": "broken-query", "reason": "query is not valid Unicode (it holds a lone surrogate)", "code": "invalid_unicode"},
     ]

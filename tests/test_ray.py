@@ -79,7 +79,7 @@ def test_a_ray_dataset_gives_the_single_process_output(cluster: None, server: Fa
 
     events = select_dataset(ray.data.read_text(str(source)), make_selector, json_column="text", emit="ranking",
                             seed=7, batch_size=100, concurrency=2)  # fmt: skip
-    lines: dict[str, list[str]] = {"output": [], "rejects": []}
+    lines: dict[str, list[str]] = {"output": [], "stats": [], "rejects": []}
     requests = 0
     for event in events.iter_rows():
         if event["kind"] == "usage":
@@ -90,6 +90,7 @@ def test_a_ray_dataset_gives_the_single_process_output(cluster: None, server: Fa
             lines[event["kind"]].append(json.dumps(record, ensure_ascii=False) + "\n")
     assert "".join(lines["output"]) == reference.read_text()  # same pairs, orders, votes, rankings
     assert "".join(lines["rejects"]) == (tmp_path / "ref.jsonl.rejects.jsonl").read_text()
+    assert "".join(lines["stats"]) == (tmp_path / "ref.jsonl.stats.jsonl").read_text()
     assert len(lines["output"]) == 1996 and len(lines["rejects"]) == 4
     # the Ray run judged every row itself (no cache): as many requests again, all counted
     assert len(server.requests) - single_process_requests == single_process_requests == requests
@@ -108,13 +109,17 @@ def test_filter_with_ray_resumes_to_the_single_process_file(
     out = tmp_path / "out.jsonl"
     out.write_text("".join(clean_lines[:40]) + clean_lines[40][:25])
     (tmp_path / "out.jsonl.rejects.jsonl").write_text(
-        '{"id": "r7", "reason": "missing candidates field \'responses\'"}\n'
+        '{"id": "r7", "reason": "missing candidates field \'responses\'", "code": "missing_candidates"}\n'
     )
+    # the statistics went out after the 40th row's output, and the 41st's were torn too
+    clean_stats = (tmp_path / "clean.jsonl.stats.jsonl").read_text().splitlines(keepends=True)
+    (tmp_path / "out.jsonl.stats.jsonl").write_text("".join(clean_stats[:40]) + clean_stats[40][:25])
     before = len(server.requests)
     capsys.readouterr()
     assert main(filter_args(source, out, server, "--ray", "--rows-in-flight", "16")) == 0
     assert out.read_bytes() == clean.read_bytes()
     assert (tmp_path / "out.jsonl.rejects.jsonl").read_text() == (tmp_path / "clean.jsonl.rejects.jsonl").read_text()
+    assert (tmp_path / "out.jsonl.stats.jsonl").read_bytes() == (tmp_path / "clean.jsonl.stats.jsonl").read_bytes()
     # the first 39 output rows were done; the 40th (the last intact one) and the rest are judged
     # again, and so is the rejected row (the last one of its file)
     redone = [json.loads(line) for line in clean_lines[39:]]
@@ -163,7 +168,7 @@ def test_an_actors_judge_error_reaches_the_driver_with_its_data(tmp_path: Path) 
     assert events["kind"] == ["error"]
     sink = JsonlSink(tmp_path / "o.jsonl")
     with pytest.raises(JudgeUnavailableError, match="could not connect") as caught:
-        _apply({k: v[0] for k, v in events.items()}, sink, sink, FilterStats())
+        _apply({k: v[0] for k, v in events.items()}, sink, sink, None, FilterStats())
     assert (caught.value.status, caught.value.attempts) == (None, 2)
     assert caught.value.endpoint == f"http://127.0.0.1:{port}/v1" and caught.value.judge == judge.name
 

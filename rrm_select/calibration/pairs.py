@@ -48,23 +48,23 @@ def pair_id(raw: dict[str, Any], position: int, fields: PairFields) -> str:
 def check_pair(raw: dict[str, Any], position: int, fields: PairFields) -> LabelledPair:
     """Normalise one raw row, or raise `BadRow` saying what is wrong with it."""
     if "_not_an_object" in raw:
-        raise BadRow("row is not a JSON object")
+        raise BadRow("row is not a JSON object", "not_an_object")
     for field in (fields.prompt, fields.chosen, fields.rejected):
         if raw.get(field) is None:
-            raise BadRow(f"missing field {field!r}")
+            raise BadRow(f"missing field {field!r}", "missing_query" if field == fields.prompt else "missing_candidates")
     query = query_text(raw[fields.prompt])
     texts = {}
     for name in (fields.chosen, fields.rejected):
         try:
             texts[name] = candidate_text(raw[name], 0)
         except BadRow:
-            raise BadRow(f"{name!r} is not text (a string, or a message with text content)") from None
+            raise BadRow(f"{name!r} is not text (a string, or a message with text content)", "bad_candidate") from None
     chosen, rejected = texts[fields.chosen], texts[fields.rejected]
     for what, text in (("prompt", query), ("chosen", chosen), ("rejected", rejected)):
         if unicode_error(text) is not None:
-            raise BadRow(f"{what} is not valid Unicode (it holds a lone surrogate)")
+            raise BadRow(f"{what} is not valid Unicode (it holds a lone surrogate)", "invalid_unicode")
     if chosen.strip() == rejected.strip():
-        raise BadRow("chosen and rejected are the same text")
+        raise BadRow("chosen and rejected are the same text", "same_texts")
     subset = raw.get(fields.subset)
     named = None if subset is None else str(subset)
     return LabelledPair(pair_id(raw, position, fields), query, chosen, rejected, named)

@@ -4,6 +4,7 @@
     rrm-select select --query "2+2?" answer1.txt answer2.txt --model ... --api-base ...
     rrm-select calibrate pairs.jsonl -o report.json --model ... --api-base ...
     rrm-select plan --report report.json --n 8 --max-tokens-per-prompt 60000
+    rrm-select report out.jsonl --html run.html
 
 Exit codes: 0 done; 2 invalid input or option (nothing judged); 3 the judge failed (rows
 already written are kept: rerun the same command to resume).
@@ -36,6 +37,8 @@ from rrm_select import (
 )
 from rrm_select.calibration.cli import add_arguments as calibration_arguments
 from rrm_select.calibration.cli import run_calibrate
+from rrm_select.filter.run_report import add_arguments as report_arguments
+from rrm_select.filter.run_report import run_report
 from rrm_select.planning.cli import add_arguments as plan_arguments
 from rrm_select.planning.cli import run_plan
 from rrm_select.settings import (
@@ -62,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     filter_.add_argument("input", help="JSONL or Parquet file, or a folder saved by datasets.save_to_disk")
     filter_.add_argument("-o", "--output", required=True, help="output JSONL (appended to on resume)")
     filter_.add_argument("--rejects", help="JSONL for rows that cannot be judged (default: OUTPUT.rejects.jsonl)")
+    filter_.add_argument("--stats", help="JSONL of each judged row's votes, flips, margin and tokens, for "
+                         "`rrm-select report` (default: OUTPUT.stats.jsonl)")  # fmt: skip
     filter_.add_argument("--emit", choices=["best", "pairs", "ranking"], default="best")
     filter_.add_argument(
         "--margin", type=float, help="with --emit pairs: every pair with this score gap, not best/worst"
@@ -96,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     planning = commands.add_parser("plan", help="rank selector settings for a judge (from its calibration report)")
     plan_arguments(planning)
+
+    report = commands.add_parser("report", help="summarise a filter run: rejects, votes, position bias, margins, cost")
+    report_arguments(report)
     return parser
 
 
@@ -203,6 +211,7 @@ def run_filter(args: argparse.Namespace) -> int:
     from rrm_select.filter.dataset import Fields, JsonlSink, count_rows, read_rows
     from rrm_select.filter.job import FilterJob, FilterStats
     from rrm_select.filter.progress import ProgressLine, describe
+    from rrm_select.filter.row_stats import StatsSink, stats_path
 
     fields = Fields(query=args.query_field, candidates=args.candidates_field, id=args.id_field)
     rows = read_rows(args.input)
@@ -225,18 +234,20 @@ def run_filter(args: argparse.Namespace) -> int:
     selector = None if args.ray else filter_selector(args)
     progress = ProgressLine()
     output, rejects = JsonlSink(args.output), JsonlSink(args.rejects or f"{args.output}.rejects.jsonl")
+    row_stats = StatsSink(args.stats or stats_path(args.output))
     stats = FilterStats(total=count_rows(args.input))
     try:
         if selector is None:
             from rrm_select.filter.ray_stage import actor_env, filter_on_ray
 
-            filter_on_ray(rows, functools.partial(filter_selector, args), output, rejects, stats, on_progress=progress,
-                          fields=fields, emit=args.emit, margin=args.margin, seed=args.seed,
+            filter_on_ray(rows, functools.partial(filter_selector, args), output, rejects, stats, row_stats=row_stats,
+                          on_progress=progress, fields=fields, emit=args.emit, margin=args.margin, seed=args.seed,
                           batch_size=args.rows_in_flight, concurrency=args.ray_actors, num_cpus=args.ray_cpus,
                           num_gpus=args.ray_gpus, env=actor_env([args.api_key_env]), address=args.ray_address)  # fmt: skip
         else:
             job = FilterJob(selector, output, rejects, fields=fields, mode=args.emit, margin=args.margin,
-                            seed=args.seed, window=args.rows_in_flight, on_progress=progress, stats=stats)  # fmt: skip
+                            seed=args.seed, window=args.rows_in_flight, on_progress=progress, stats=stats,
+                            row_stats=row_stats)  # fmt: skip
             asyncio.run(job.run(rows))
     finally:
         progress.finish()
@@ -303,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_calibrate(args, settings_of(args))
         if args.command == "plan":
             return run_plan(args)
+        if args.command == "report":
+            return run_report(args)
         return run_filter(args) if args.command == "filter" else run_select(args)
     except (InvalidArgumentError, MissingDependencyError, json.JSONDecodeError, OSError) as exc:
         print(f"rrm-select: error: {exc}", file=sys.stderr)

@@ -111,19 +111,19 @@ def row_id(raw: dict[str, Any], position: int, fields: Fields) -> str:
 def check_row(raw: dict[str, Any], position: int, fields: Fields) -> Row:
     """Normalise one raw row, or raise `BadRow` saying what is wrong with it."""
     if "_not_an_object" in raw:
-        raise BadRow("row is not a JSON object")
+        raise BadRow("row is not a JSON object", "not_an_object")
     if fields.query not in raw:
-        raise BadRow(f"missing query field {fields.query!r}")
+        raise BadRow(f"missing query field {fields.query!r}", "missing_query")
     if fields.candidates not in raw:
-        raise BadRow(f"missing candidates field {fields.candidates!r}")
+        raise BadRow(f"missing candidates field {fields.candidates!r}", "missing_candidates")
     query = query_text(raw[fields.query])
     candidates = raw[fields.candidates]
     if not isinstance(candidates, list) or not candidates:
-        raise BadRow(f"field {fields.candidates!r} must be a non-empty list of candidates")
+        raise BadRow(f"field {fields.candidates!r} must be a non-empty list of candidates", "no_candidates")
     texts = [candidate_text(c, i) for i, c in enumerate(candidates)]
     for what, text in [("query", query), *((f"candidate {i}", t) for i, t in enumerate(texts))]:
         if unicode_error(text) is not None:
-            raise BadRow(f"{what} is not valid Unicode (it holds a lone surrogate)")
+            raise BadRow(f"{what} is not valid Unicode (it holds a lone surrogate)", "invalid_unicode")
     return Row(row_id(raw, position, fields), raw[fields.query], query, texts)
 
 
@@ -187,11 +187,16 @@ class JsonlSink:
 
     def __init__(self, path: str | Path, sync_every: int = 100) -> None:
         self.path = Path(path)
-        self.done: set[str] = _cut_last_row(self.path) if self.path.exists() else set()
+        self.done: set[str] = self.resume(self.path) if self.path.exists() else set()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = self.path.open("a", encoding="utf-8")
         self._sync_every = sync_every
         self._unsynced = 0
+
+    @staticmethod
+    def resume(path: Path) -> set[str]:
+        """Make an existing file ready to append to; the row ids it holds done."""
+        return _cut_last_row(path)
 
     def write(self, records: Sequence[dict[str, Any]]) -> None:
         if not records:

@@ -15,8 +15,18 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from rrm_select import BadRow, BudgetExhaustedError, JudgeRejectedError, Selection, Selector, Usage, derive_seed
+from rrm_select import (
+    BadRow,
+    BudgetExhaustedError,
+    JudgeRejectedError,
+    RejectCode,
+    Selection,
+    Selector,
+    Usage,
+    derive_seed,
+)
 from rrm_select.filter.dataset import Emit, Fields, JsonlSink, Row, check_row, emit, row_id
+from rrm_select.filter.row_stats import RowStats
 
 
 @dataclass
@@ -42,7 +52,8 @@ class FilterStats:
 
 @dataclass
 class FilterJob:
-    """Filter `rows` with `selector` into `output`; bad rows go to `rejects` with a reason."""
+    """Filter `rows` with `selector` into `output`; bad rows go to `rejects` with a reason and
+    its code; each judged row's `RowStats` to `row_stats`, where given."""
 
     selector: Selector
     output: JsonlSink
@@ -54,15 +65,16 @@ class FilterJob:
     window: int = 64
     on_progress: Callable[[FilterStats], None] | None = None
     stats: FilterStats = field(default_factory=FilterStats)
+    row_stats: JsonlSink | None = None
 
     async def run(self, rows: Iterable[dict[str, Any]]) -> FilterStats:
-        queue: deque[tuple[Row | None, str, asyncio.Task[Selection] | str]] = deque()
+        queue: deque[tuple[Row | None, str, asyncio.Task[Selection] | BadRow]] = deque()
         try:
             for position, rid, raw in rows_to_do(rows, self.fields, self.output, self.rejects, self.stats):
                 try:
                     row = check_row(raw, position, self.fields)
                 except BadRow as bad:
-                    queue.append((None, rid, str(bad)))
+                    queue.append((None, rid, bad))
                 else:
                     selection = self.selector.aselect(row.query, row.candidates, seed=derive_seed(self.seed, row.id))
                     queue.append((row, rid, asyncio.ensure_future(selection)))
@@ -79,30 +91,34 @@ class FilterJob:
             await asyncio.gather(*started, return_exceptions=True)
             self.output.close()
             self.rejects.close()
+            if self.row_stats is not None:
+                self.row_stats.close()
         return self.stats
 
-    async def _write_head(self, queue: deque[tuple[Row | None, str, asyncio.Task[Selection] | str]]) -> None:
+    async def _write_head(self, queue: deque[tuple[Row | None, str, asyncio.Task[Selection] | BadRow]]) -> None:
         row, row_id, item = queue[0]
-        if isinstance(item, str):
-            self._reject(row_id, item)
+        if isinstance(item, BadRow):
+            self._reject(row_id, str(item), item.code)
         else:
             try:
                 result = await item
             except JudgeRejectedError as refused:  # this row only (e.g. too long for the judge)
-                self._reject(row_id, f"judge refused: {refused}")
+                self._reject(row_id, f"judge refused: {refused}", "judge_refused")
             except BudgetExhaustedError as unpaid:  # this row only: its matches cost more than the budget
-                self._reject(row_id, str(unpaid))
+                self._reject(row_id, str(unpaid), "over_budget")
             else:
                 assert row is not None
                 self.output.write(emit(row, result, self.mode, self.margin))
+                if self.row_stats is not None:  # after the output: see `rrm_select.filter.row_stats`
+                    self.row_stats.write([RowStats.of(row.id, result).model_dump(mode="json")])
                 self.stats.written += 1
                 self.stats.usage = self.stats.usage + result.usage
         queue.popleft()
         if self.on_progress is not None:
             self.on_progress(self.stats)
 
-    def _reject(self, row_id: str, reason: str) -> None:
-        self.rejects.write([{"id": row_id, "reason": reason}])
+    def _reject(self, row_id: str, reason: str, code: RejectCode) -> None:
+        self.rejects.write([{"id": row_id, "reason": reason, "code": code}])
         self.stats.rejected += 1
 
 
@@ -120,5 +136,5 @@ def rows_to_do(
         yield position, rid, raw
 
 
-def _ready(item: asyncio.Task[Selection] | str) -> bool:
-    return isinstance(item, str) or item.done()
+def _ready(item: asyncio.Task[Selection] | BadRow) -> bool:
+    return isinstance(item, BadRow) or item.done()

@@ -46,7 +46,7 @@ def import_ray() -> Any:
 
 class _Collected(JsonlSink):
     """A sink that hands what `FilterJob` writes to `events`, one entry per row, in the order
-    written (the input order, outputs and rejects interleaved as on disk)."""
+    written (the input order, outputs, statistics and rejects interleaved as on disk)."""
 
     def __init__(self, kind: str, events: list[tuple[str, list[dict[str, Any]]]]) -> None:
         self.done: set[str] = set()  # no file: an actor's results travel back through Ray
@@ -65,7 +65,8 @@ class SelectionStage:
 
     Each batch of rows runs as one `FilterJob`: all its rows' selections at once, sharing the
     actor's judge. It returns one event per row (``kind`` ``"output"`` or ``"rejects"``, the row
-    ``id`` and its ``records`` as JSON) and one ``"usage"`` event with the batch's judge usage.
+    ``id`` and its ``records`` as JSON), a ``"stats"`` event after each output one (the row's
+    `RowStats`), and one ``"usage"`` event with the batch's judge usage.
     With `report_errors`, an `RRMError` (the judge unreachable, a bad option) ends the batch with
     an ``"error"`` event after the rows finished before it, instead of failing the Ray task (whose
     error reaches the driver only as text): the event holds the error pickled, its attributes
@@ -96,7 +97,7 @@ class SelectionStage:
             raws = [self._raw(row) for row in batch.to_pylist()]
             job = FilterJob(self.selector, _Collected("output", written), _Collected("rejects", written),
                             fields=self.fields, mode=self.emit, margin=self.margin, seed=self.seed,
-                            window=max(1, len(raws)))  # fmt: skip
+                            window=max(1, len(raws)), row_stats=_Collected("stats", written))  # fmt: skip
             last = ("usage", run_sync(job.run(raws)).usage.model_dump_json())
         except RRMError as exc:
             if not self.report_errors:
@@ -154,8 +155,8 @@ def select_dataset(
         env: environment variables for the actors (e.g. the judge's API key).
 
     Returns:
-        A ``ray.data.Dataset`` of events with ``kind`` (``"output"``, ``"rejects"`` or
-        ``"usage"``; ``"error"`` with `report_errors`), ``id`` (empty where a row has no records, e.g. no pair to emit) and
+        A ``ray.data.Dataset`` of events with ``kind`` (``"output"``, ``"stats"``, ``"rejects"``
+        or ``"usage"``; ``"error"`` with `report_errors`), ``id`` (empty where a row has no records, e.g. no pair to emit) and
         ``records`` (JSON: the records `rrm-select filter` writes for the row, or the batch's
         `Usage`). Rows run concurrently; the events come out in input order.
     """
@@ -182,6 +183,7 @@ def filter_on_ray(
     rejects: JsonlSink,
     stats: FilterStats,
     *,
+    row_stats: JsonlSink | None = None,
     on_progress: Callable[[FilterStats], None] | None = None,
     address: str | None = None,
     **options: Any,
@@ -210,18 +212,22 @@ def filter_on_ray(
                 ray.data.read_text(str(pending)), make_selector, json_column="text", report_errors=True, **options
             )
             for event in events.iter_rows():
-                _apply(event, output, rejects, stats)
-                if on_progress is not None and event["kind"] != "usage":
+                _apply(event, output, rejects, row_stats, stats)
+                if on_progress is not None and event["kind"] in ("output", "rejects"):
                     on_progress(stats)
     finally:
         output.close()
         rejects.close()
+        if row_stats is not None:
+            row_stats.close()
         if started_ray and ray.is_initialized():
             ray.shutdown()
     return stats
 
 
-def _apply(event: dict[str, Any], output: JsonlSink, rejects: JsonlSink, stats: FilterStats) -> None:
+def _apply(
+    event: dict[str, Any], output: JsonlSink, rejects: JsonlSink, row_stats: JsonlSink | None, stats: FilterStats
+) -> None:
     if event["kind"] == "error":  # raised here as the actor raised it; rows before it are written
         raise pickle.loads(base64.b64decode(event["records"]))
     if event["kind"] == "usage":
@@ -231,6 +237,9 @@ def _apply(event: dict[str, Any], output: JsonlSink, rejects: JsonlSink, stats: 
     if event["kind"] == "output":
         output.write(records)
         stats.written += 1
+    elif event["kind"] == "stats":
+        if row_stats is not None:
+            row_stats.write(records)
     else:
         rejects.write(records)
         stats.rejected += 1

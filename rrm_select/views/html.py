@@ -107,13 +107,14 @@ def number(value: float) -> str:
 
 
 def bars(labels: Sequence[str], values: Sequence[float], *, title: str, unit: str = "",
-         errors: Sequence[float] | None = None, width: int = 420) -> str:
+         whiskers: Sequence[tuple[float, float]] | None = None, domain: tuple[float, float] | None = None,
+         width: int = 420) -> str:
     """A horizontal bar chart as inline SVG: one bar per label (plain text, escaped here), its
-    value printed beside it; `errors` draws ± whiskers. Values may be negative (bars start at 0)."""
+    value printed beside it; `whiskers` draws each bar's (low, high) interval. Values may be
+    negative (bars start at 0). The axis spans `domain`, or what the values and whiskers reach."""
     row, left, right = 18, 150, 70
-    errors = errors or [0.0] * len(values)
-    reach = [v + e for v, e in zip(values, errors, strict=True)] + [v - e for v, e in zip(values, errors, strict=True)]
-    low, high = min(0.0, *reach), max(0.0, *reach)
+    reach = [edge for pair in whiskers or () for edge in pair]
+    low, high = domain or (min(0.0, *values, *reach), max(0.0, *values, *reach))
     span = (high - low) or 1.0
     plot = width - left - right
 
@@ -121,15 +122,16 @@ def bars(labels: Sequence[str], values: Sequence[float], *, title: str, unit: st
         return left + (value - low) / span * plot
 
     parts = []
-    for i, (label, value, error) in enumerate(zip(labels, values, errors, strict=True)):
+    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         y = 4 + i * row
         start, end = sorted((x(0.0), x(value)))
+        whisker = whiskers[i] if whiskers else (value, value)
         parts.append(f'<text x="{left - 6}" y="{y + 12}" text-anchor="end">{escape(label[:24])}</text>'
                      f'<rect x="{start:.1f}" y="{y + 2}" width="{max(end - start, 1):.1f}" height="{row - 6}" '
-                     f'fill="#6b8fd6"/><text x="{x(max(value, 0.0) + error) + 4:.1f}" y="{y + 12}">'
+                     f'fill="#6b8fd6"/><text x="{x(max(value, 0.0, whisker[1])) + 4:.1f}" y="{y + 12}">'
                      f'{escape(number(value) + unit)}</text>')  # fmt: skip
-        if error:
-            parts.append(f'<line x1="{x(value - error):.1f}" x2="{x(value + error):.1f}" y1="{y + row / 2 - 1}" '
+        if whisker[0] != whisker[1]:
+            parts.append(f'<line x1="{x(whisker[0]):.1f}" x2="{x(whisker[1]):.1f}" y1="{y + row / 2 - 1}" '
                          f'y2="{y + row / 2 - 1}" stroke="#1d2330"/>')  # fmt: skip
     height = 8 + row * len(values)
     return (f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '

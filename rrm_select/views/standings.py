@@ -24,7 +24,8 @@ def standings(selection: Selection, matches: Sequence[Match]) -> str:
     ratings, spread = ELO_SCALE * strengths, ELO_SCALE * errors
     order = sorted(range(len(players)), key=lambda i: (-ratings[i], players[i]))
     chart = bars([f"#{players[i]}" for i in order], [float(ratings[i]) for i in order],
-                 errors=[float(spread[i]) for i in order], title="rating against the average, Elo points ± standard error")  # fmt: skip
+                 whiskers=[(float(ratings[i] - spread[i]), float(ratings[i] + spread[i])) for i in order],
+                 title="rating against the average, Elo points ± standard error")  # fmt: skip
     rows, classes = [], []
     for rank, i in enumerate(order, 1):
         won, played = wins[i].sum(), wins[i].sum() + wins[:, i].sum()

@@ -1,0 +1,120 @@
+"""What `rrm-select report` needs of each judged row, written beside the output.
+
+The output holds what the user asked for (the best candidate, pairs, or the ranking) and stays
+exactly that; the statistics file (``OUTPUT.stats.jsonl`` by default) holds one `RowStats` per
+judged row, in the same order: its votes, abstentions, forced verdicts, order flips, how its
+matches were decided, the winner's margin, tokens and cost.
+
+Its resume rule differs from the output's: a row's statistics are written after its output
+records, so after a crash the file holds every row the output keeps and perhaps the output's
+last row (which the rerun judges again). On opening, only a torn last line is cut, and a row
+already there is not written twice; so a resumed run's file is the uninterrupted run's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from rrm_select import Selection
+from rrm_select.filter.dataset import JsonlSink
+
+
+class RowStats(BaseModel):
+    """One judged row, summed over its selection's votes and matches."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    method: str
+    candidates: int
+    matches: int
+    """Matches that got at least one vote."""
+    votes: int
+    abstentions: int
+    forced_votes: int
+    first_votes: int
+    """Valid votes for the candidate shown as Assistant 1 (a judge free of position bias gives half)."""
+    order_pairs: int
+    order_flips: int
+    decided_by: dict[str, int]
+    """Matches by how they were decided (see `rrm_select.types.Decision`)."""
+    margin: float | None
+    """(votes for the winner - votes against it) / valid votes, over the matches it played: 1 when
+    the judge never voted against it, near 0 for a close call; None without a valid vote."""
+    stopped_early: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    """The tokens the row's votes took, served from the judgment cache or not."""
+    cost_usd: float | None
+    """What this run paid for the row where litellm knows a price (cached votes cost nothing
+    now); the one figure that differs between two runs that judged alike."""
+
+    @classmethod
+    def of(cls, row_id: str, selection: Selection) -> RowStats:
+        votes = selection.votes
+        valid = [v for v in votes if v.verdict is not None]
+        decided: dict[str, int] = {}
+        for match in selection.matches:
+            decided[match.decided_by] = decided.get(match.decided_by, 0) + 1
+        best = selection.best_index
+        won = lost = 0
+        for match in selection.matches:
+            if best in (match.a, match.b):
+                for_best, against = match.wins if match.a == best else match.wins[::-1]
+                won, lost = won + for_best, lost + against
+        return cls(
+            id=row_id,
+            method=selection.method,
+            candidates=len(selection.candidates),
+            matches=sum(1 for m in selection.matches if m.votes),
+            votes=len(votes),
+            abstentions=len(votes) - len(valid),
+            forced_votes=sum(v.forced for v in votes),
+            first_votes=sum(v.verdict == 1 for v in valid),
+            order_pairs=selection.usage.order_pairs,
+            order_flips=selection.usage.order_flips,
+            decided_by=decided,
+            margin=(won - lost) / (won + lost) if won + lost else None,
+            stopped_early=selection.stopped_early,
+            prompt_tokens=sum(v.prompt_tokens for v in votes),
+            completion_tokens=sum(v.completion_tokens for v in votes),
+            cost_usd=selection.usage.cost_usd,
+        )
+
+
+def stats_path(output: str | Path) -> Path:
+    """Where the statistics of the run writing `output` go by default: ``OUTPUT.stats.jsonl``."""
+    return Path(f"{output}.stats.jsonl")
+
+
+class StatsSink(JsonlSink):
+    """The statistics file: resumed by its own rule (see the module docstring)."""
+
+    def write(self, records: Sequence[dict[str, Any]]) -> None:
+        fresh = [r for r in records if str(r["id"]) not in self.done]
+        self.done.update(str(r["id"]) for r in fresh)
+        super().write(fresh)
+
+    @staticmethod
+    def resume(path: Path) -> set[str]:
+        """Cut a torn last line (one without its newline, or not JSON); the ids before it."""
+        done: set[str] = set()
+        keep = 0
+        with path.open("rb") as data:
+            for line in data:
+                try:
+                    row_id = str(json.loads(line)["id"]) if line.endswith(b"\n") else None
+                except (ValueError, KeyError, TypeError):
+                    row_id = None
+                if row_id is None:
+                    break
+                done.add(row_id)
+                keep += len(line)
+        with path.open("rb+") as data:
+            data.truncate(keep)
+        return done
