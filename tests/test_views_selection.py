@@ -104,7 +104,8 @@ def test_finalists_show_ratings_with_standard_errors_and_the_win_matrix(finals: 
 
 def test_an_elo_page_rates_as_the_selector_did_and_swiss_is_standings_too() -> None:
     elo = EloSelector(judge(), votes=2).select("q", CANDIDATES[:5], seed=1)
-    rows = [[text_of(td) for td in tr.iter("td")] for tr in dom(elo.to_html()).find(".//div[@class='standings']//tbody")]
+    body = dom(elo.to_html()).find(".//div[@class='standings']//tbody")
+    rows = [[text_of(td) for td in tr.iter("td")] for tr in body]
     for row in rows:  # the view's own Bradley-Terry fit gives the selector's ratings
         assert row[3].split(" ± ")[0] == f"{elo.scores[int(row[1][1:])]:,.0f}"
     swiss = SwissSelector(judge(), votes=2).select("q", CANDIDATES, seed=1)
@@ -190,7 +191,9 @@ def test_the_select_command_writes_the_page(tmp_path: Path, capsys: pytest.Captu
     assert "#1 won" in page and len(by_class(dom(page), "match")) == 3 and "&lt;b&gt;bold 2&lt;/b&gt;" in page
 
 
-def test_a_person_sees_the_bracket_the_winner_and_the_hostile_text(browser, knockout: Selection, tmp_path: Path) -> None:
+def test_a_person_sees_the_bracket_the_winner_and_the_hostile_text(
+    browser, knockout: Selection, tmp_path: Path
+) -> None:
     path = tmp_path / "knockout.html"
     path.write_text(knockout.to_html(), encoding="utf-8")
     page = browser.new_page()

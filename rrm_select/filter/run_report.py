@@ -138,7 +138,8 @@ def _row_stats(path: Path, notes: list[str]) -> list[RowStats]:
         try:
             rows.append(RowStats.model_validate(record))
         except ValidationError as exc:
-            raise InvalidArgumentError(f"{path} line {number}: not a row's statistics ({exc.errors()[0]['msg']})") from None
+            why = exc.errors()[0]["msg"]
+            raise InvalidArgumentError(f"{path} line {number}: not a row's statistics ({why})") from None
     return rows
 
 
@@ -177,10 +178,12 @@ def render(report: RunReport) -> str:
     if report.stats_rows != report.rows:
         lines.append(f"statistics cover {report.stats_rows} of the {report.rows} judged rows; the figures are theirs")
     lines.append("methods: " + ", ".join(f"{m} {c}" for m, c in report.methods.items()))
-    lines.append(f"matches: {report.matches} judged; decided by " + ", ".join(f"{d} {c}" for d, c in report.decided_by.items()))
+    decided = ", ".join(f"{d} {c}" for d, c in report.decided_by.items())
+    lines.append(f"matches: {report.matches} judged; decided by {decided}")
     lines.append(f"votes: {report.votes:,} ({percent(report.abstention_rate)} abstained, "
                  f"{percent(report.forced_rate)} forced at the thinking budget)")  # fmt: skip
-    lines.append(f"order flips: {interval_text(report.order_flip)} of {report.order_pairs:,} vote pairs that saw both orders")
+    lines.append(f"order flips: {interval_text(report.order_flip)} of {report.order_pairs:,} vote pairs that saw "
+                 "both orders")  # fmt: skip
     lines.append(f"votes for Assistant 1: {interval_text(report.first_share)} of {report.valid_votes:,} valid votes")
     if report.stopped_early:
         lines.append("stopped early: " + ", ".join(f"{why} {c}" for why, c in report.stopped_early.items()))

@@ -70,7 +70,8 @@ def _slot(selection: Selection, player: int, votes_won: int, winner: bool) -> st
         given = selection.answers[player]
         answer = tag("no answer") if given is None else f'<span class="tag">answer {preview(given, 40)}</span>'
     css = "slot winner" if winner else "slot"
-    return (f'<div class="{css}"><span class="seat">#{player}</span><span class="name">{preview(selection.candidates[player], 60)}</span>'
+    name = preview(selection.candidates[player], 60)
+    return (f'<div class="{css}"><span class="seat">#{player}</span><span class="name">{name}</span>'
             f'{answer}<span class="votes-won" title="valid votes won">{votes_won}</span></div>')  # fmt: skip
 
 

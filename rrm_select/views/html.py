@@ -27,7 +27,8 @@ STYLE = """
 .rrm .tag.warn { background: #fdecc8; color: #6b4700; }
 .rrm table { border-collapse: collapse; margin: .3rem 0; } .rrm td, .rrm th { padding: .2rem .5rem;
   border-bottom: 1px solid #e3e6ec; text-align: left; vertical-align: top; }
-.rrm th { font-weight: 600; } .rrm td.num, .rrm th.num { text-align: right; font-variant-numeric: tabular-nums; }
+.rrm th { font-weight: 600; } .rrm td.num, .rrm th.num { text-align: right; font-variant-numeric: tabular-nums;
+  white-space: nowrap; }
 .rrm details > summary { cursor: pointer; } .rrm .winner { background: #e3f4e1; font-weight: 600; }
 .rrm .card { border: 1px solid #d8dce4; border-radius: .4rem; padding: .35rem .5rem; margin: .3rem 0; }
 .rrm svg text { font: 11px system-ui, sans-serif; fill: #3b4252; }

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from rrm_select.calibration.report import Interval
 from rrm_select.filter.run_report import RunReport, interval_text, margin_bins, percent
@@ -12,7 +13,8 @@ from rrm_select.views.html import bars, escape, page, table, tag
 
 def report_page(report: RunReport) -> str:
     """The page of a `RunReport`."""
-    parts = [f"<h1>Filter run: {escape(report.output)}</h1>"]
+    parts = [f"<h1>Filter run: {escape(Path(report.output).name)}</h1>",
+             f'<p class="muted">{escape(report.output)}</p>']
     parts += [f'<div class="tags">{tag(note, warn=True)}</div>' for note in report.notes]
     parts.append(_figures(report))
     if report.rejects_by_code:
@@ -22,7 +24,8 @@ def report_page(report: RunReport) -> str:
         parts += ["<h2>Position bias</h2>", _bias(report)]
         parts += ["<h2>The winner's margin</h2>",
                   '<p class="muted">(votes for the winner − votes against) / valid votes, over the matches it '
-                  "played: 1 when the judge never voted against it; near 0, a close call.</p>", _margins(report)]  # fmt: skip
+                  "played: 1 when the judge never voted against it; near 0, a close call.</p>",
+                  _margins(report)]  # fmt: skip
     return page(f"rrm_select report: {report.output}", "".join(parts))
 
 

@@ -38,6 +38,7 @@ def standings(selection: Selection, matches: Sequence[Match]) -> str:
     numeric = [0, 3, 4, *range(5, 5 + len(order))]
     listed = "".join(match_card(selection, m) for m in matches)
     return (f'<div class="standings">{chart}'
-            f'<p class="muted">Bradley-Terry fit of the valid votes; a cell is the votes the row took off the column.</p>'
+            '<p class="muted">Bradley-Terry fit of the valid votes; a cell is the votes the row took off the '
+            "column.</p>"
             f"{table(head, rows, numeric=numeric, row_class=classes)}"
             f"<details><summary>{escape(f'all {len(matches)} matches')}</summary>{listed}</details></div>")  # fmt: skip
