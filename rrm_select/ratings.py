@@ -10,10 +10,9 @@ Both are reported on the Elo scale: 1500 is average, +400 means 10:1 odds.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 import numpy as np
-
-from rrm_select.types import Match
 
 ELO_BASE = 1500.0
 ELO_SCALE = 400.0 / np.log(10.0)  # natural-log strength -> Elo points
@@ -70,7 +69,20 @@ def _slopes(wins: np.ndarray, s: np.ndarray, prior: float) -> tuple[np.ndarray, 
     return gradient, hessian
 
 
-def win_matrix(matches: Iterable[Match], players: Sequence[int]) -> np.ndarray:
+class Played(Protocol):
+    """A match as `win_matrix` reads it: a `rrm_select.Match`, or a tournament's outcome."""
+
+    @property
+    def a(self) -> int: ...
+    @property
+    def b(self) -> int: ...
+    @property
+    def wins(self) -> tuple[int, int]:
+        """Valid votes for (a, b)."""
+        ...
+
+
+def win_matrix(matches: Iterable[Played], players: Sequence[int]) -> np.ndarray:
     """``wins[i, j]``: the valid votes `players[i]` won against `players[j]` over `matches`
     (every match between two of `players`; the others are left out)."""
     seat = {player: i for i, player in enumerate(players)}

@@ -11,14 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import html5lib
+import numpy as np
 import pytest
 from browser_support import parse_strictly, screenshot_path
 from conftest import by_quality
 from fake_openai import Choice, FakeOpenAIServer, Reply, prompt_text, rrm_choice
 
+from rrm_select import InvalidArgumentError
 from rrm_select.calibration.stats import wilson
 from rrm_select.cli import main
+from rrm_select.filter.dataset import JsonlSink
 from rrm_select.filter.row_stats import StatsSink
+from rrm_select.filter.run_report import clustered_share
 
 ROWS = 36
 
@@ -71,21 +75,29 @@ def test_the_figures_are_those_of_the_votes_in_the_output(run: Path, capsys: pyt
     traces = read_jsonl(run)
     votes = [v for t in traces for m in t["matches"] for v in m["votes"]]
     valid = [v for v in votes if v["verdict"] is not None]
-    pairs = flips = 0
-    for match in (m for t in traces for m in t["matches"]):
-        for one, other in itertools.combinations([v for v in match["votes"] if v["verdict"] is not None], 2):
-            if one["first"] != other["first"]:
-                pairs += 1
-                flips += (one["first"] if one["verdict"] == 1 else one["second"]) != (
-                    other["first"] if other["verdict"] == 1 else other["second"])  # fmt: skip
+    flips, pairs, firsts, valids = [], [], [], []  # per row
+    for trace in traces:
+        row_pairs = row_flips = 0
+        for match in trace["matches"]:
+            for one, other in itertools.combinations([v for v in match["votes"] if v["verdict"] is not None], 2):
+                if one["first"] != other["first"]:
+                    row_pairs += 1
+                    row_flips += (one["first"] if one["verdict"] == 1 else one["second"]) != (
+                        other["first"] if other["verdict"] == 1 else other["second"])  # fmt: skip
+        flips.append(row_flips)
+        pairs.append(row_pairs)
+        row_valid = [v for m in trace["matches"] for v in m["votes"] if v["verdict"] is not None]
+        firsts.append(sum(v["verdict"] == 1 for v in row_valid))
+        valids.append(len(row_valid))
     assert report["rows"] == ROWS and report["stats_rows"] == ROWS and report["notes"] == []
     assert report["rejects_by_code"] == {"missing_candidates": 1, "not_an_object": 1, "bad_candidate": 1}
     assert report["decided_by"] == dict(Counter(m["decided_by"] for t in traces for m in t["matches"]))
     assert report["votes"] == len(votes) and report["abstentions"] == len(votes) - len(valid) > 0
-    assert report["order_pairs"] == pairs > 0
-    assert report["order_flip"] == wilson(flips / pairs, pairs).model_dump()
-    first = sum(v["verdict"] == 1 for v in valid)
-    assert report["first_share"] == wilson(first / len(valid), len(valid)).model_dump()
+    assert report["order_pairs"] == sum(pairs) > 0
+    assert report["order_flip"] == clustered_share(flips, pairs).model_dump()
+    assert report["order_flip"]["estimate"] == sum(flips) / sum(pairs)
+    assert report["first_share"] == clustered_share(firsts, valids).model_dump()
+    assert report["first_share"]["estimate"] == sum(firsts) / len(valid)
     assert report["first_share"]["low"] > 0.5  # the bias shows, with its interval clear of a half
     assert report["prompt_tokens"] == sum(v["prompt_tokens"] for v in votes)
     assert report["completion_tokens"] == sum(v["completion_tokens"] for v in votes)
@@ -105,12 +117,28 @@ def test_the_figures_are_those_of_the_votes_in_the_output(run: Path, capsys: pyt
     assert report["median_margin"] == pytest.approx(sum(middle) / 2)
 
 
+def test_the_intervals_cover_as_they_say_where_votes_on_a_row_agree() -> None:
+    # Rows whose own Assistant-1 share varies (a judge biased more on some queries than others):
+    # counting every vote as independent covers the truth far less often than 95%.
+    rng = np.random.default_rng(0)
+    covered = naive = 0
+    for _ in range(400):
+        trials = rng.integers(10, 30, size=40)
+        hits = rng.binomial(trials, rng.beta(1, 1, size=40) * 0.6)  # mean share 0.3
+        ours, plain = clustered_share(hits.tolist(), trials.tolist()), wilson(hits.sum() / trials.sum(), trials.sum())
+        covered += ours.low <= 0.3 <= ours.high
+        naive += plain.low <= 0.3 <= plain.high
+    assert 0.92 <= covered / 400 <= 0.98 and naive / 400 < 0.8
+    assert clustered_share([0, 0], [0, 0]) is None
+    assert clustered_share([0, 0, 0], [50, 50, 50]) == wilson(0.0, 3)  # all alike: as many trials as rows
+
+
 def test_the_text_report_names_the_figures(run: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["report", str(run)]) == 0
     text = capsys.readouterr().out
     assert f"rows: {ROWS} judged, 3 rejected (" in text and "missing_candidates 1" in text
     assert "order flips: " in text and "votes for Assistant 1: " in text and "winner's margin" in text
-    assert "cost this run paid: unknown" in text
+    assert "cost paid: unknown" in text
 
 
 def test_a_report_of_a_stopped_run_notes_what_is_missing_and_bad_lines_are_named(
@@ -136,17 +164,29 @@ def test_a_report_of_a_stopped_run_notes_what_is_missing_and_bad_lines_are_named
     assert "no file" in capsys.readouterr().err
 
 
-def test_the_statistics_file_keeps_whole_rows_and_writes_each_row_once(tmp_path: Path) -> None:
-    path = tmp_path / "stats.jsonl"
-    path.write_text('{"id": "a"}\n{"id": "b"}\n{"id": "c"')  # c torn mid-line
-    sink = StatsSink(path)
-    assert sink.done == {"a", "b"}
-    for rid in ("b", "c", "d", "c"):  # b was written before the crash, c is written again whole
+def test_the_statistics_file_resumes_beside_the_output(tmp_path: Path) -> None:
+    output, path = tmp_path / "o.jsonl", tmp_path / "s.jsonl"
+
+    def beside() -> JsonlSink:
+        output.write_text('{"id": "a"}\n{"id": "b"}\n{"id": "c"}\n')  # c: the last row, which a rerun judges again
+        return JsonlSink(output)
+
+    # z: a row with statistics and no output record (no pair to emit); y: torn mid-line
+    path.write_text('{"id": "z"}\n{"id": "a"}\n{"id": "b"}\n{"id": "c"}\n{"id": "y"')
+    out = beside()
+    sink = StatsSink(path, beside=out)
+    assert out.done == {"a", "b"} and sink.done == {"z", "a", "b"}
+    for rid in ("z", "c", "y", "d", "d"):  # as the rerun judges them; d is in the input twice
         sink.write([{"id": rid}])
     sink.close()
-    assert [r["id"] for r in read_jsonl(path)] == ["a", "b", "c", "d"]
+    assert [r["id"] for r in read_jsonl(path)] == ["z", "a", "b", "c", "y", "d", "d"]
     path.write_text('{"id": "a"}\n{"id": "b"}')  # whole JSON, but its newline never made it
-    assert StatsSink(path).done == {"a"} and path.read_text() == '{"id": "a"}\n'
+    assert StatsSink(path, beside=beside()).done == {"a"} and path.read_text() == '{"id": "a"}\n'
+    path.write_text('{"id": "a"}\n{not json\n{"id": "b"}\n')
+    with pytest.raises(InvalidArgumentError, match=f"{path} line 2: not a row's statistics"):
+        StatsSink(path, beside=beside())
+    output.unlink()  # a new run: the statistics left from another are not kept
+    assert not StatsSink(path, beside=JsonlSink(output)).done and path.read_text() == ""
 
 
 def test_the_page_parses_and_holds_the_figures(run: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -19,7 +19,7 @@ from rrm_select import EloSelector, KnockoutSelector, ScriptedJudge, Selection, 
 from rrm_select.answers import number
 from rrm_select.cli import main
 from rrm_select.types import Match, Usage, Vote
-from rrm_select.views.html import SHOWN_CHARS
+from rrm_select.views.html import NOTEBOOK_CHARS, SHOWN_CHARS
 from rrm_select.views.selection import stages
 
 HOSTILE = '<script>alert("pwned")</script><img src=x onerror=alert(1)> 17 × 24 = 407 \u202eevil reversed'
@@ -114,6 +114,21 @@ def test_an_elo_page_rates_as_the_selector_did_and_swiss_is_standings_too() -> N
     assert len(by_class(dom(swiss.to_html()), "match")) == len(swiss.matches)
 
 
+def test_the_standings_follow_the_selections_ranking_and_a_play_off_is_its_own_stage() -> None:
+    strong_prior = EloSelector(judge(), votes=2, prior=2.0).select("q", CANDIDATES[:6], seed=1)
+    body = dom(strong_prior.to_html()).find(".//div[@class='standings']//tbody")
+    assert [text_of(tr[1]) for tr in body] == [f"#{i}" for i in strong_prior.ranking]
+    assert "winner" in (body[0].get("class") or "")
+    by_answer = EloSelector(judge(), votes=1, answer_key=number(), within_answer="judge")
+    played_off = by_answer.select("q", CANDIDATES, seed=1)
+    robin, play_off = stages(played_off)
+    assert robin.title == "Round robin" and play_off.title.startswith("Play-off among the")
+    assert play_off.knockout and play_off.final and len(play_off.rounds[-1]) == 1
+    answers = played_off.answers
+    assert all(answers[m.a] == answers[m.b] == answers[played_off.best_index] for r in play_off.rounds for m in r)
+    assert all(m.round == 1 for r in robin.rounds for m in r)
+
+
 def test_forced_votes_and_answer_groups_are_marked() -> None:
     forced = KnockoutSelector(judge(reasoning_tokens=6, thinking_budget=3), votes=3, answer_key=number())
     result = forced.select("What is 17 × 24?", CANDIDATES, seed=2)
@@ -123,12 +138,14 @@ def test_forced_votes_and_answer_groups_are_marked() -> None:
         tags = [text_of(t) for t in by_class(card, "tag")]
         a, b = int(card.get("data-a")), int(card.get("data-b"))
         (match,) = [m for m in result.matches if (m.a, m.b) == (a, b)]
-        assert f"{sum(v.forced for v in match.votes)} forced at the thinking budget" in tags or not match.votes
+        forced = [t for t in tags if t.endswith("forced at the thinking budget")]
+        expected = f"{sum(v.forced for v in match.votes)} forced at the thinking budget"
+        assert forced == ([expected] if match.votes else [])
         assert {f"answer {result.answers[a]}", f"answer {result.answers[b]}"} <= set(tags)
 
 
 def test_hostile_text_is_shown_as_isolated_text_and_long_text_is_cut_in_the_view_only() -> None:
-    long = "x" * (SHOWN_CHARS + 5_000)
+    long = "\x1b[31mred\x1b[0m \x00 \ufdd0 " + "x" * (SHOWN_CHARS + 5_000)  # controls no page may hold
     reasoning = 'the first says <script>alert("again")</script>\u202e and the second'
     vote = Vote(first=0, second=1, verdict=2, answer="\\boxed{Assistant 2}", reasoning=reasoning,
                 finish_reason="stop", latency_s=0.1)  # fmt: skip
@@ -144,7 +161,9 @@ def test_hostile_text_is_shown_as_isolated_text_and_long_text_is_cut_in_the_view
     assert not {"src", "href"} & attributes and not [name for name in attributes if name.startswith("on")]
     isolated = "".join(text_of(b) for b in root.iter("bdi"))
     assert isolated.count("\u202e") == page.count("\u202e") == text_of(root).count("\u202e") > 0
-    assert "5,000 more characters" in page and len(result.candidates[0]) == SHOWN_CHARS + 5_000
+    assert f"{len(long) - SHOWN_CHARS:,} more characters" in page and result.candidates[0] == long
+    assert "␛[31mred␛[0m ␀ \ufffd" in page  # the controls shown as symbols, the page still strict HTML5
+    assert f"{len(long) - NOTEBOOK_CHARS:,} more characters" in result._repr_html_()  # a notebook keeps less
     assert 'http-equiv="Content-Security-Policy"' in page and "default-src 'none'" in page
 
 
@@ -152,8 +171,17 @@ def test_every_kind_of_page_parses_strictly_and_the_notebook_gets_a_fragment(
     knockout: Selection, finals: Selection
 ) -> None:
     lone = KnockoutSelector(judge()).select("q", ["only one"])
-    for result in (knockout, finals, lone, SwissSelector(judge()).select("q", CANDIDATES[:3], seed=0)):
+    more = [
+        SwissSelector(judge()).select("q", CANDIDATES[:3], seed=0),
+        EloSelector(judge(), rating="online_elo").select("q", CANDIDATES[:4], seed=0),
+        KnockoutSelector(judge(), votes=3, budget=4).select("q", CANDIDATES, seed=0),  # stopped early
+        KnockoutSelector(judge(), finalists=8).select("q", CANDIDATES[:5], seed=0),  # every one a finalist
+        KnockoutSelector(judge(), answer_key=number(), within_answer="judge").select("q", CANDIDATES, seed=0),
+    ]
+    assert more[2].stopped_early == "budget"
+    for result in (knockout, finals, lone, *more):
         parse_strictly(result.to_html())
+        parse_strictly(f"<!DOCTYPE html><title>cell</title>{result._repr_html_()}")
     assert "No match was played" in lone.to_html()
     cell = knockout._repr_html_()
     assert cell.startswith('<div class="rrm"><style>') and "<html" not in cell and "<script" not in cell
@@ -181,8 +209,8 @@ def test_the_select_command_writes_the_page(tmp_path: Path, capsys: pytest.Captu
     with FakeOpenAIServer(prefer_quality) as server:
         select = ["select", "--query", "q", *map(str, files), "--model", "hosted_vllm/judge", "--api-base",
                   server.api_base]  # fmt: skip
-        assert main([*select, "--html", str(out)]) == 2  # its folder does not exist: a clear error
-        assert "No such file or directory" in capsys.readouterr().err
+        assert main([*select, "--html", str(out)]) == 2  # its folder does not exist: said before judging
+        assert "--html: there is no folder" in capsys.readouterr().err and not server.requests
         out.parent.mkdir()
         assert main([*select, "--html", str(out), "--votes", "3"]) == 0
     assert capsys.readouterr().out.startswith("best: [1] best 9")

@@ -234,16 +234,17 @@ def run_filter(args: argparse.Namespace) -> int:
     selector = None if args.ray else filter_selector(args)
     progress = ProgressLine()
     output, rejects = JsonlSink(args.output), JsonlSink(args.rejects or f"{args.output}.rejects.jsonl")
-    row_stats = StatsSink(args.stats or stats_path(args.output))
+    row_stats = StatsSink(args.stats or stats_path(args.output), beside=output)
     stats = FilterStats(total=count_rows(args.input))
     try:
         if selector is None:
             from rrm_select.filter.ray_stage import actor_env, filter_on_ray
 
-            filter_on_ray(rows, functools.partial(filter_selector, args), output, rejects, stats, row_stats=row_stats,
-                          on_progress=progress, fields=fields, emit=args.emit, margin=args.margin, seed=args.seed,
-                          batch_size=args.rows_in_flight, concurrency=args.ray_actors, num_cpus=args.ray_cpus,
-                          num_gpus=args.ray_gpus, env=actor_env([args.api_key_env]), address=args.ray_address)  # fmt: skip
+            filter_on_ray(rows, functools.partial(filter_selector, args), output, rejects, stats,
+                          row_stats=row_stats, on_progress=progress, fields=fields, emit=args.emit,
+                          margin=args.margin, seed=args.seed, batch_size=args.rows_in_flight,
+                          concurrency=args.ray_actors, num_cpus=args.ray_cpus, num_gpus=args.ray_gpus,
+                          env=actor_env([args.api_key_env]), address=args.ray_address)  # fmt: skip
         else:
             job = FilterJob(selector, output, rejects, fields=fields, mode=args.emit, margin=args.margin,
                             seed=args.seed, window=args.rows_in_flight, on_progress=progress, stats=stats,
@@ -266,6 +267,8 @@ def run_select(args: argparse.Namespace) -> int:
         candidates = (
             json.loads(stripped) if stripped.startswith("[") else [ln for ln in text.splitlines() if ln.strip()]
         )
+    if args.html and not Path(args.html).resolve().parent.is_dir():  # found out before the judge is paid
+        raise InvalidArgumentError(f"--html: there is no folder {str(Path(args.html).parent)!r} to write it in")
     judge = make_judge(args)
     try:
         result = make_selector(judge, args).select(args.query, candidates)

@@ -187,16 +187,20 @@ class JsonlSink:
 
     def __init__(self, path: str | Path, sync_every: int = 100) -> None:
         self.path = Path(path)
-        self.done: set[str] = self.resume(self.path) if self.path.exists() else set()
+        self.existed = self.path.exists()
+        """Whether the file was there before (a resumed run)."""
+        self.cut: str | None = None
+        """The id of the row whose records opening cut off, to be judged again."""
+        self.done: set[str] = self._resume() if self.existed else set()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = self.path.open("a", encoding="utf-8")
         self._sync_every = sync_every
         self._unsynced = 0
 
-    @staticmethod
-    def resume(path: Path) -> set[str]:
-        """Make an existing file ready to append to; the row ids it holds done."""
-        return _cut_last_row(path)
+    def _resume(self) -> set[str]:
+        """Make the existing file ready to append to; the row ids it holds done."""
+        done, self.cut = _cut_last_row(self.path)
+        return done
 
     def write(self, records: Sequence[dict[str, Any]]) -> None:
         if not records:
@@ -214,8 +218,9 @@ class JsonlSink:
         self._file.close()
 
 
-def _cut_last_row(path: Path) -> set[str]:
-    """Truncate `path` before the records of its last row id; return the ids before it."""
+def _cut_last_row(path: Path) -> tuple[set[str], str | None]:
+    """Truncate `path` before the records of its last row id; return the ids before it, and the
+    one cut (None for a file without a whole record)."""
     done: set[str] = set()
     last_id: str | None = None
     last_start = 0
@@ -233,4 +238,4 @@ def _cut_last_row(path: Path) -> set[str]:
             offset += len(line)
     with path.open("rb+") as data:
         data.truncate(last_start)
-    return done
+    return done, last_id

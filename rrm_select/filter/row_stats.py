@@ -5,10 +5,13 @@ exactly that; the statistics file (``OUTPUT.stats.jsonl`` by default) holds one 
 judged row, in the same order: its votes, abstentions, forced verdicts, order flips, how its
 matches were decided, the winner's margin, tokens and cost.
 
-Its resume rule differs from the output's: a row's statistics are written after its output
-records, so after a crash the file holds every row the output keeps and perhaps the output's
-last row (which the rerun judges again). On opening, only a torn last line is cut, and a row
-already there is not written twice; so a resumed run's file is the uninterrupted run's.
+Its resume rule differs from the output's, because a row may have statistics and no output
+record (``--emit pairs`` with no pair to emit: such a row is judged again on every rerun). A
+row's statistics are written after its output records; on opening, the file keeps its whole
+rows up to the row the output cut (which the rerun judges again, and whose statistics it writes
+anew) or a torn last line, and a row it kept is not written again. So a resumed run's file is
+the uninterrupted run's. Beside a new output file, an old statistics file is another run's,
+and is emptied.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from rrm_select import Selection
+from rrm_select import InvalidArgumentError, Selection
 from rrm_select.filter.dataset import JsonlSink
 
 
@@ -51,8 +54,8 @@ class RowStats(BaseModel):
     completion_tokens: int
     """The tokens the row's votes took, served from the judgment cache or not."""
     cost_usd: float | None
-    """What this run paid for the row where litellm knows a price (cached votes cost nothing
-    now); the one figure that differs between two runs that judged alike."""
+    """What judging the row paid, where litellm knows a price (votes the judgment cache served
+    cost nothing then); the one figure that differs between two runs that judged alike."""
 
     @classmethod
     def of(cls, row_id: str, selection: Selection) -> RowStats:
@@ -93,28 +96,39 @@ def stats_path(output: str | Path) -> Path:
 
 
 class StatsSink(JsonlSink):
-    """The statistics file: resumed by its own rule (see the module docstring)."""
+    """The statistics file beside the output sink `beside`, resumed by its own rule (see the
+    module docstring)."""
+
+    def __init__(self, path: str | Path, beside: JsonlSink, sync_every: int = 100) -> None:
+        self.beside = beside
+        super().__init__(path, sync_every)
+        self._kept = set(self.done)  # rows judged by an earlier run, which a rerun may judge again
 
     def write(self, records: Sequence[dict[str, Any]]) -> None:
-        fresh = [r for r in records if str(r["id"]) not in self.done]
+        fresh = [r for r in records if str(r["id"]) not in self._kept]
         self.done.update(str(r["id"]) for r in fresh)
         super().write(fresh)
 
-    @staticmethod
-    def resume(path: Path) -> set[str]:
-        """Cut a torn last line (one without its newline, or not JSON); the ids before it."""
+    def _resume(self) -> set[str]:
+        """Keep the whole rows up to the one the output cut (judged again, perhaps differently)
+        or a torn last line; start afresh beside a new output (what is here is another run's)."""
         done: set[str] = set()
         keep = 0
-        with path.open("rb") as data:
-            for line in data:
+        if self.beside.existed:
+            with self.path.open("rb") as data:
+                lines = data.readlines()
+            for number, line in enumerate(lines, 1):
                 try:
-                    row_id = str(json.loads(line)["id"]) if line.endswith(b"\n") else None
+                    row_id = str(json.loads(line)["id"])
                 except (ValueError, KeyError, TypeError):
-                    row_id = None
-                if row_id is None:
+                    if number < len(lines):
+                        raise InvalidArgumentError(f"{self.path} line {number}: not a row's statistics; "
+                                                   "remove the file to start it afresh") from None  # fmt: skip
+                    break
+                if row_id == self.beside.cut or not line.endswith(b"\n"):
                     break
                 done.add(row_id)
                 keep += len(line)
-        with path.open("rb+") as data:
+        with self.path.open("rb+") as data:
             data.truncate(keep)
         return done

@@ -15,7 +15,7 @@ import argparse
 import json
 import statistics
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,15 +48,18 @@ class RunReport(BaseModel):
     """What the report could not read, in words (a missing file, a torn last line)."""
     methods: dict[str, int]
     decided_by: dict[str, int]
+    """Every match by how it was decided, judged or not."""
     matches: int
+    """Matches with at least one vote."""
     votes: int
     abstentions: int
     forced_votes: int
     order_flip: Interval | None
-    """Order flips per pair of votes that saw both orders (position bias), with its 95% interval."""
+    """Order flips per pair of votes that saw both orders (position bias), with its 95% interval
+    (`clustered_share`)."""
     order_pairs: int
     first_share: Interval | None
-    """Share of valid votes for Assistant 1 (0.5 for a judge without position bias)."""
+    """Share of valid votes for Assistant 1 (0.5 for a judge without position bias), likewise."""
     valid_votes: int
     margins: tuple[int, ...]
     """Rows per bin of the winner's margin (`margin_bins`)."""
@@ -65,6 +68,7 @@ class RunReport(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float | None
+    """What judging these rows paid, where litellm knows a price (see `RowStats.cost_usd`)."""
     priced_rows: int
 
     @property
@@ -105,9 +109,9 @@ def summarise(output: str | Path, rejects: str | Path | None = None, stats: str 
         votes=votes,
         abstentions=votes - valid,
         forced_votes=sum(r.forced_votes for r in rows_stats),
-        order_flip=wilson(sum(r.order_flips for r in rows_stats) / pairs, pairs) if pairs else None,
+        order_flip=clustered_share([r.order_flips for r in rows_stats], [r.order_pairs for r in rows_stats]),
         order_pairs=pairs,
-        first_share=wilson(sum(r.first_votes for r in rows_stats) / valid, valid) if valid else None,
+        first_share=clustered_share([r.first_votes for r in rows_stats], [r.votes - r.abstentions for r in rows_stats]),
         valid_votes=valid,
         margins=tuple(Counter(_margin_bin(m) for m in margins).get(b, 0) for b in range(len(margin_bins()))),
         median_margin=statistics.median(margins) if margins else None,
@@ -117,6 +121,24 @@ def summarise(output: str | Path, rejects: str | Path | None = None, stats: str 
         cost_usd=sum(costs) if costs else None,
         priced_rows=len(costs),
     )
+
+
+def clustered_share(hits: Sequence[int], trials: Sequence[int]) -> Interval | None:
+    """The share ``sum(hits) / sum(trials)`` over rows, with a 95% Wilson interval that counts
+    the trials as the evidence they are (None without a trial).
+
+    The votes on one row (one query, the same candidates) agree with each other more than
+    independent trials would, so the interval takes the ratio's effective sample size from the
+    spread between rows (Kish's design effect): never more than the trials, and the number of
+    rows where the rows cannot tell (fewer than two, or a share of 0 or 1)."""
+    n = sum(trials)
+    if not n:
+        return None
+    share = sum(hits) / n
+    used = [(h, t) for h, t in zip(hits, trials, strict=True) if t]
+    spread = sum((h - share * t) ** 2 for h, t in used) * len(used) / max(1, len(used) - 1) / n**2
+    effective = min(n, share * (1 - share) / spread) if len(used) >= 2 and spread > 0 else min(n, len(used))
+    return wilson(share, max(1, int(effective)))
 
 
 def margin_bins() -> list[str]:
@@ -179,7 +201,7 @@ def render(report: RunReport) -> str:
         lines.append(f"statistics cover {report.stats_rows} of the {report.rows} judged rows; the figures are theirs")
     lines.append("methods: " + ", ".join(f"{m} {c}" for m, c in report.methods.items()))
     decided = ", ".join(f"{d} {c}" for d, c in report.decided_by.items())
-    lines.append(f"matches: {report.matches} judged; decided by {decided}")
+    lines.append(f"matches: {sum(report.decided_by.values())} ({report.matches} judged); decided by {decided}")
     lines.append(f"votes: {report.votes:,} ({percent(report.abstention_rate)} abstained, "
                  f"{percent(report.forced_rate)} forced at the thinking budget)")  # fmt: skip
     lines.append(f"order flips: {interval_text(report.order_flip)} of {report.order_pairs:,} vote pairs that saw "
@@ -195,7 +217,7 @@ def render(report: RunReport) -> str:
     cost = "unknown (no price for the model)" if report.cost_usd is None else (
         f"${report.cost_usd:.4f} ({report.priced_rows} of {report.stats_rows} rows priced)")  # fmt: skip
     lines.append(f"judge tokens: {report.prompt_tokens + report.completion_tokens:,} (prompt {report.prompt_tokens:,},"
-                 f" completion {report.completion_tokens:,}); cost this run paid: {cost}")  # fmt: skip
+                 f" completion {report.completion_tokens:,}); cost paid: {cost}")  # fmt: skip
     return "\n".join(lines)
 
 

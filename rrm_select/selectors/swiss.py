@@ -21,8 +21,7 @@ from rrm_select.judges.base import Judge
 from rrm_select.ratings import bradley_terry, to_elo, win_matrix
 from rrm_select.selectors.answer_groups import largest_group
 from rrm_select.selectors.base import Selector
-from rrm_select.selectors.tournament import SelectorOptions, Tournament
-from rrm_select.types import Match
+from rrm_select.selectors.tournament import Outcome, SelectorOptions, Tournament
 
 
 def swiss_pairs(
@@ -81,7 +80,7 @@ class SwissSelector(Selector):
         sat_out = [0] * n
         # Two of one answer are paired only when nothing else is left (and then not judged).
         played: set[frozenset[int]] = {frozenset((a, b)) for a in range(n) for b in range(a) if t.same_answer(a, b)}
-        judged: list[Match] = []
+        judged: list[Outcome] = []
         for round in range(1, rounds + 1):
             pairs = swiss_pairs(points, played, sat_out, t.rng(0, round))
             matches = await gather_fail_fast(*(t.play(a, b, round, (round, a, b)) for a, b in pairs))

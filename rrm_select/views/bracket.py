@@ -24,12 +24,13 @@ DECIDED_BY = {
 """Each `Decision` as a reader would put it."""
 
 
-def bracket(selection: Selection, rounds: Sequence[Sequence[Match]], *, final: bool) -> str:
-    """The knockout rounds as columns of match cards; `final`: the last round is the final."""
+def bracket(selection: Selection, rounds: Sequence[Sequence[Match]], *, final: bool, limit: int) -> str:
+    """The knockout rounds as columns of match cards; `final`: the last round is the final;
+    `limit`: the most of each text shown."""
     columns = []
     for number, matches in enumerate(_aligned(rounds), 1):
         label = "Final" if final and number == len(rounds) else f"Round {matches[0].round}"
-        cards = "".join(match_card(selection, match) for match in matches)
+        cards = "".join(match_card(selection, match, limit=limit) for match in matches)
         columns.append(f'<section class="round"><h3>{label}</h3><div class="cards">{cards}</div></section>')
     return f'<div class="bracket">{"".join(columns)}</div>'
 
@@ -44,7 +45,7 @@ def _aligned(rounds: Sequence[Sequence[Match]]) -> list[list[Match]]:
     return aligned
 
 
-def match_card(selection: Selection, match: Match) -> str:
+def match_card(selection: Selection, match: Match, *, limit: int) -> str:
     """One match: its two entrants (the winner marked), how it was decided, and its votes."""
     won = dict(zip((match.a, match.b), match.wins, strict=True))
     slots = "".join(_slot(selection, player, won[player], player == match.winner) for player in (match.a, match.b))
@@ -57,7 +58,7 @@ def match_card(selection: Selection, match: Match) -> str:
         tags.append(tag(f"{abstained} abstained", warn=True))
     votes = ""
     if match.votes:
-        listed = "".join(f"<li>{_vote(selection, vote)}</li>" for vote in match.votes)
+        listed = "".join(f"<li>{_vote(vote, limit)}</li>" for vote in match.votes)
         summary = f"{len(match.votes)} vote{'s' if len(match.votes) != 1 else ''}: {_orders(match.votes)}"
         votes = f'<details><summary>{escape(summary)}</summary><ol class="vote-list">{listed}</ol></details>'
     return (f'<div class="card match" data-a="{match.a}" data-b="{match.b}" data-winner="{match.winner}">'
@@ -83,7 +84,7 @@ def _orders(votes: Sequence[Vote]) -> str:
     return ", ".join(f"#{first} first ×{count}" for first, count in counts.items())
 
 
-def _vote(selection: Selection, vote: Vote) -> str:
+def _vote(vote: Vote, limit: int) -> str:
     """One vote: the order it saw, its verdict, and the judge's reasoning and answer on demand."""
     seen = f"Assistant 1 = #{vote.first}, Assistant 2 = #{vote.second}"
     chose = "abstained" if vote.winner is None else f"chose #{vote.winner} (Assistant {vote.verdict})"
@@ -96,6 +97,6 @@ def _vote(selection: Selection, vote: Vote) -> str:
         tags.append(tag("from the cache"))
     parts = [f"{escape(seen)} → <b>{escape(chose)}</b> {''.join(tags)}"]
     if vote.reasoning:
-        parts.append(expandable("reasoning", vote.reasoning))
-    parts.append(expandable("answer", vote.answer))
+        parts.append(expandable("reasoning", vote.reasoning, limit=limit))
+    parts.append(expandable("answer", vote.answer, limit=limit))
     return "".join(parts)

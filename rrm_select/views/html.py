@@ -8,12 +8,16 @@ around it. Long texts are cut here, in the view; the data they come from keeps t
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 
 PREVIEW_CHARS = 120
 """A text's first characters, shown where it is named (a bracket slot, a table cell)."""
 SHOWN_CHARS = 20_000
 """The most of one text a page holds, one click away; the rest is counted, not shown."""
+NOTEBOOK_CHARS = 2_000
+"""The same for a notebook cell, which the notebook file keeps: a round robin's every vote at
+`SHOWN_CHARS` could make a cell of megabytes."""
 
 # No script, no request anywhere: the browser enforces what the page promises.
 POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -44,9 +48,24 @@ STYLE = """
 """
 
 
+# Code points an HTML5 page may not hold, even as character references: controls other than
+# tab, newline, form feed and carriage return, lone surrogates, and noncharacters.
+_UNSHOWABLE = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef"
+                         + "".join(f"{chr(plane << 16 | 0xFFFE)}{chr(plane << 16 | 0xFFFF)}" for plane in range(17))
+                         + "]")  # fmt: skip
+
+
+def _shown(match: re.Match[str]) -> str:
+    """An unshowable code point as something a reader sees: a C0 control as its control picture
+    (ESC as ␛, so a terminal colour code reads as one), anything else as U+FFFD."""
+    code = ord(match[0])
+    return chr(0x2400 + code) if code < 0x20 else "\u2421" if code == 0x7F else "\ufffd"
+
+
 def escape(value: object) -> str:
-    """`value` as HTML text (quotes escaped too, so it is safe inside an attribute)."""
-    return html.escape(str(value), quote=True)
+    """`value` as HTML text (quotes escaped too, so it is safe inside an attribute), with the code
+    points a page may not hold shown as symbols instead."""
+    return html.escape(_UNSHOWABLE.sub(_shown, str(value)), quote=True)
 
 
 def text(value: str, *, limit: int | None = None) -> str:
@@ -58,15 +77,15 @@ def text(value: str, *, limit: int | None = None) -> str:
 
 
 def preview(value: str, limit: int = PREVIEW_CHARS) -> str:
-    """A text's first line or so, on one line: for naming it where space is short."""
+    """A text's first line or so, on one line: for naming it where space is short (the count of
+    what is left out is of the text with its runs of whitespace made single spaces)."""
     return text(" ".join(value.split()), limit=limit)
 
 
-def expandable(summary: str, value: str, *, open_: bool = False) -> str:
-    """A `<details>` whose summary (HTML, already safe) opens to the whole of `value` (a hostile
-    text, cut at `SHOWN_CHARS`)."""
-    state = " open" if open_ else ""
-    return f'<details{state}><summary>{summary}</summary><div class="card">{text(value)}</div></details>'
+def expandable(summary: str, value: str, *, limit: int | None = None) -> str:
+    """A `<details>` whose summary (HTML, already safe) opens to `value` (a hostile text, cut
+    after `limit` characters, default `SHOWN_CHARS`)."""
+    return f'<details><summary>{summary}</summary><div class="card">{text(value, limit=limit)}</div></details>'
 
 
 def table(head: Sequence[str], rows: Sequence[Sequence[str]], *, numeric: Sequence[int] = (),
@@ -98,7 +117,7 @@ def page(title: str, body: str) -> str:
 
 def tag(label: str, *, warn: bool = False) -> str:
     """A small label (plain text, escaped here); `warn` marks what a reader should notice."""
-    return f'<span class="tag{" warn" if warn else ""}">{escape(label)}</span>'
+    return f'<span class="tag{" warn" if warn else ""}"><bdi>{escape(label)}</bdi></span>'
 
 
 def number(value: float) -> str:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 from rrm_select.calibration.report import Interval
 from rrm_select.filter.run_report import RunReport, interval_text, margin_bins, percent
-from rrm_select.views.html import bars, escape, page, table, tag
+from rrm_select.views.html import bars, escape, page, table, tag, text
 
 
 def report_page(report: RunReport) -> str:
     """The page of a `RunReport`."""
-    parts = [f"<h1>Filter run: {escape(Path(report.output).name)}</h1>",
-             f'<p class="muted">{escape(report.output)}</p>']
+    parts = [f"<h1>Filter run: <bdi>{escape(Path(report.output).name)}</bdi></h1>",
+             f'<p class="muted">{text(report.output)}</p>']
     parts += [f'<div class="tags">{tag(note, warn=True)}</div>' for note in report.notes]
     parts.append(_figures(report))
     if report.rejects_by_code:
@@ -34,14 +34,15 @@ def _figures(report: RunReport) -> str:
     if report.stats_rows:
         rows += [
             ["rows with statistics", f"{report.stats_rows:,}"],
-            ["matches judged", f"{report.matches:,}"],
+            ["matches", f"{sum(report.decided_by.values()):,}"],
+            ["matches judged (with a vote)", f"{report.matches:,}"],
             ["votes", f"{report.votes:,}"],
             ["abstained", percent(report.abstention_rate)],
             ["forced at the thinking budget", percent(report.forced_rate)],
             ["order flips (both orders disagree)", _interval(report.order_flip, report.order_pairs, "pairs")],
             ["votes for Assistant 1", _interval(report.first_share, report.valid_votes, "valid votes")],
             ["judge tokens", f"{report.prompt_tokens + report.completion_tokens:,}"],
-            ["cost this run paid", "unknown" if report.cost_usd is None else f"${report.cost_usd:.4f}"],
+            ["judge cost paid", "unknown" if report.cost_usd is None else f"${report.cost_usd:.4f}"],
         ]
         rows += [[f"stopped early ({why})", f"{count:,}"] for why, count in report.stopped_early.items()]
     return table(["", ""], [[escape(name), escape(value)] for name, value in rows], numeric=[1])
@@ -54,13 +55,13 @@ def _counts(counts: Mapping[str, int], unit: str) -> str:
 def _bias(report: RunReport) -> str:
     shown = [(name, share) for name, share in (("order flips", report.order_flip),
              ("votes for Assistant 1", report.first_share)) if share is not None]  # fmt: skip
-    if not shown:
-        return '<p class="muted">No vote was judged in both orders.</p>'
+    if not shown:  # without a valid vote there is neither share
+        return '<p class="muted">No valid vote.</p>'
     chart = bars([name for name, _ in shown], [100 * s.estimate for _, s in shown], unit="%",
                  whiskers=[(100 * s.low, 100 * s.high) for _, s in shown], domain=(0.0, 100.0),
                  title="shares with their 95% intervals")  # fmt: skip
     return (f'{chart}<p class="muted">A judge free of position bias flips rarely and gives Assistant 1 half of its '
-            "votes; the whiskers are 95% Wilson intervals.</p>")  # fmt: skip
+            "votes; the whiskers are 95% intervals, rows counted as the clusters of votes they are.</p>")  # fmt: skip
 
 
 def _margins(report: RunReport) -> str:

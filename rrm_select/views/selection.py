@@ -13,18 +13,31 @@ from itertools import groupby
 
 from rrm_select.types import Match, Selection
 from rrm_select.views.bracket import bracket
-from rrm_select.views.html import escape, expandable, fragment, number, page, preview, table, tag
+from rrm_select.views.html import (
+    NOTEBOOK_CHARS,
+    SHOWN_CHARS,
+    escape,
+    expandable,
+    fragment,
+    number,
+    page,
+    preview,
+    table,
+    tag,
+)
 from rrm_select.views.standings import standings
 
 
 def selection_fragment(selection: Selection) -> str:
-    """The picture as a notebook cell's HTML (no script: front ends strip them anyway)."""
-    return fragment(_body(selection))
+    """The picture as a notebook cell's HTML (no script: front ends strip them anyway), each
+    text cut at `NOTEBOOK_CHARS`."""
+    return fragment(_body(selection, NOTEBOOK_CHARS))
 
 
 def selection_page(selection: Selection) -> str:
     """The picture as a whole, self-contained HTML page."""
-    return page(f"rrm_select: {selection.method} of {len(selection.candidates)} candidates", _body(selection))
+    title = f"rrm_select: {selection.method} of {len(selection.candidates)} candidates"
+    return page(title, _body(selection, SHOWN_CHARS))
 
 
 @dataclass(frozen=True)
@@ -40,32 +53,51 @@ class Stage:
 
 def stages(selection: Selection) -> list[Stage]:
     """The selection's matches as stages. In a knockout round everyone plays at most once; the
-    first round in which someone plays twice starts the finalists' round robin."""
-    by_round = sorted(selection.matches, key=lambda m: m.round)  # stable: the order of play within a round
+    first round in which someone plays twice starts the finalists' round robin. With an answer
+    key, the trailing rounds in which only candidates of one answer were judged against each
+    other are the play-off among the winning answer's candidates (a knockout)."""
+    # sorted is stable: a round's matches keep the selection's order
+    by_round = sorted(selection.matches, key=lambda m: m.round)
     rounds = [list(matches) for _, matches in groupby(by_round, key=lambda m: m.round)]
-    if not rounds:
-        return []
+    play_off = len(rounds)
+    while play_off and all(_within_answer(selection, m) for m in rounds[play_off - 1]):
+        play_off -= 1
+    rounds, extra = rounds[:play_off], rounds[play_off:]
     if selection.method != "knockout":
         title = "Round robin" if selection.method == "elo" else f"Swiss, {len(rounds)} rounds"
-        return [Stage(title, rounds, knockout=False)]
-    split = next((at for at, matches in enumerate(rounds) if _plays_twice(matches)), len(rounds))
-    found = [Stage("Knockout", rounds[:split], knockout=True, final=split == len(rounds) and len(rounds[-1]) == 1)]
-    if split < len(rounds):
-        found.append(Stage(f"Round robin of the {_players(rounds[split:])} finalists", rounds[split:], knockout=False))
+        found = [Stage(title, rounds, knockout=False)]
+    else:
+        split = next((at for at, matches in enumerate(rounds) if _plays_twice(matches)), len(rounds))
+        final = split == len(rounds) and bool(rounds) and len(rounds[-1]) == 1 and not extra
+        found = [Stage("Knockout", rounds[:split], knockout=True, final=final)]
+        if split < len(rounds):
+            title = f"Round robin of the {_players(rounds[split:])} finalists"
+            found.append(Stage(title, rounds[split:], knockout=False))
+    if extra:
+        title = f"Play-off among the {_players(extra)} candidates of the winning answer"
+        found.append(Stage(title, extra, knockout=True, final=len(extra[-1]) == 1))
     return [stage for stage in found if stage.rounds]
 
 
-def _body(selection: Selection) -> str:
+def _within_answer(selection: Selection, match: Match) -> bool:
+    """A match judged between two candidates of one answer: only a play-off judges those."""
+    answers = selection.answers
+    same = answers is not None and answers[match.a] is not None and answers[match.a] == answers[match.b]
+    return same and match.decided_by != "same_answer"
+
+
+def _body(selection: Selection, limit: int) -> str:
+    """The picture, each text cut after `limit` characters."""
     n = len(selection.candidates)
     parts = [f"<h1>{escape(f'{selection.method.capitalize()} of {n} candidates: #{selection.best_index} won')}</h1>",
-             expandable(f"query: {preview(selection.query)}", selection.query), _usage(selection),
-             "<h2>Candidates</h2>", _candidates(selection)]  # fmt: skip
+             expandable(f"query: {preview(selection.query)}", selection.query, limit=limit), _usage(selection),
+             "<h2>Candidates</h2>", _candidates(selection, limit)]  # fmt: skip
     for stage in stages(selection):
         parts.append(f"<h2>{escape(stage.title)}</h2>")
         if stage.knockout:
-            parts.append(bracket(selection, stage.rounds, final=stage.final))
+            parts.append(bracket(selection, stage.rounds, final=stage.final, limit=limit))
         else:
-            parts.append(standings(selection, [m for matches in stage.rounds for m in matches]))
+            parts.append(standings(selection, [m for matches in stage.rounds for m in matches], limit=limit))
     if not selection.matches:
         parts.append('<p class="muted">No match was played.</p>')
     return "".join(parts)
@@ -80,13 +112,13 @@ def _players(rounds: Sequence[Sequence[Match]]) -> int:
     return len({p for r in rounds for m in r for p in (m.a, m.b)})
 
 
-def _candidates(selection: Selection) -> str:
+def _candidates(selection: Selection, limit: int) -> str:
     knockout = selection.method == "knockout"
     head = ["rank", "#", "candidate"] + (["answer"] if selection.answers is not None else [])
     head.append("round reached" if knockout else "rating")
     rows, classes = [], []
     for rank, i in enumerate(selection.ranking, 1):
-        cells = [str(rank), f"#{i}", expandable(preview(selection.candidates[i]), selection.candidates[i])]
+        cells = [str(rank), f"#{i}", expandable(preview(selection.candidates[i]), selection.candidates[i], limit=limit)]
         if selection.answers is not None:
             given = selection.answers[i]
             cells.append('<span class="muted">none</span>' if given is None else preview(given, 40))
