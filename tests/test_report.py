@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -50,14 +52,16 @@ def rows() -> list[Any]:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A filter run with --emit ranking, whose output holds every vote to check the report against."""
+    """A filter run with --emit ranking, whose output holds every vote to check the report against.
+    It runs as a user runs it, in a process of its own (in this one, once any litellm Router
+    exists, litellm prices the fake model at 0.0 instead of not at all)."""
     folder = tmp_path_factory.mktemp("run")
     source = folder / "in.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in rows()))
     with FakeOpenAIServer(biased) as server:
         argv = ["filter", str(source), "-o", str(folder / "out.jsonl"), "--emit", "ranking", "--votes", "3",
                 "--order", "alternate", "--model", "hosted_vllm/judge", "--api-base", server.api_base]  # fmt: skip
-        assert main(argv) == 0
+        subprocess.run([sys.executable, "-m", "rrm_select", *argv], check=True, stderr=subprocess.DEVNULL, timeout=300)
     return folder / "out.jsonl"
 
 

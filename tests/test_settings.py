@@ -22,7 +22,7 @@ from rrm_select.settings import (
     settings_from,
 )
 
-CLI_ONLY = {"query", "files", "json", "command"}  # what a select command has beside the settings
+CLI_ONLY = {"query", "files", "json", "html", "command"}  # what a select command has beside the settings
 
 
 def select_options() -> dict[str, argparse.Action]:
