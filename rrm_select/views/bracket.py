@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rrm_select.types import Match, Selection, Vote
-from rrm_select.views.html import escape, expandable, preview, tag
+from rrm_select.views.html import escape, expandable, preview, seat, tag
 
 DECIDED_BY = {
     "majority": "majority of votes",
@@ -72,7 +72,7 @@ def _slot(selection: Selection, player: int, votes_won: int, winner: bool) -> st
         answer = tag("no answer") if given is None else f'<span class="tag">answer {preview(given, 40)}</span>'
     css = "slot winner" if winner else "slot"
     name = preview(selection.candidates[player], 60)
-    return (f'<div class="{css}"><span class="seat">#{player}</span><span class="name">{name}</span>'
+    return (f'<div class="{css}">{seat(player, winner=winner)}<span class="name">{name}</span>'
             f'{answer}<span class="votes-won" title="valid votes won">{votes_won}</span></div>')  # fmt: skip
 
 

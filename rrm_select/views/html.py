@@ -120,6 +120,13 @@ def tag(label: str, *, warn: bool = False) -> str:
     return f'<span class="tag{" warn" if warn else ""}"><bdi>{escape(label)}</bdi></span>'
 
 
+def seat(candidate: int, *, winner: bool = False) -> str:
+    """A candidate's number, "#3"; a winner's in bold too, which shows where styles do not (an
+    untrusted notebook's sanitizer strips `<style>`)."""
+    label = f"<strong>#{candidate}</strong>" if winner else f"#{candidate}"
+    return f'<span class="seat">{label}</span>'
+
+
 def number(value: float) -> str:
     """A figure as a person reads it: 1,523 and -20, but 0.734 and 12.5 (and 0, not 8.9e-15)."""
     value = round(value, 6) + 0.0  # a rounding error's residue, and -0.0, read as 0

@@ -22,6 +22,7 @@ from rrm_select.views.html import (
     number,
     page,
     preview,
+    seat,
     table,
     tag,
 )
@@ -118,7 +119,8 @@ def _candidates(selection: Selection, limit: int) -> str:
     head.append("round reached" if knockout else "rating")
     rows, classes = [], []
     for rank, i in enumerate(selection.ranking, 1):
-        cells = [str(rank), f"#{i}", expandable(preview(selection.candidates[i]), selection.candidates[i], limit=limit)]
+        shown = expandable(preview(selection.candidates[i]), selection.candidates[i], limit=limit)
+        cells = [str(rank), seat(i, winner=i == selection.best_index), shown]
         if selection.answers is not None:
             given = selection.answers[i]
             cells.append('<span class="muted">none</span>' if given is None else preview(given, 40))

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from rrm_select.ratings import ELO_BASE, ELO_SCALE, bradley_terry_errors, win_matrix
 from rrm_select.types import Match, Selection
 from rrm_select.views.bracket import match_card
-from rrm_select.views.html import bars, escape, number, preview, table
+from rrm_select.views.html import bars, escape, number, preview, seat, table
 
 def standings(selection: Selection, matches: Sequence[Match], *, limit: int) -> str:
     """The ratings (± standard error) of everyone in `matches`, their win matrix, and the
@@ -30,11 +30,12 @@ def standings(selection: Selection, matches: Sequence[Match], *, limit: int) -> 
     rows, classes = [], []
     for rank, i in enumerate(order, 1):
         won, played = wins[i].sum(), wins[i].sum() + wins[:, i].sum()
-        cells = [str(rank), f"#{players[i]}", preview(selection.candidates[players[i]], 60),
+        best = players[i] == selection.best_index
+        cells = [str(rank), seat(players[i], winner=best), preview(selection.candidates[players[i]], 60),
                  f"{number(ELO_BASE + ratings[i])} ± {number(spread[i])}", f"{won:g} / {played:g}"]  # fmt: skip
         cells += ["·" if i == j else f"{wins[i, j]:g}" for j in order]
         rows.append(cells)
-        classes.append("winner" if players[i] == selection.best_index else "")
+        classes.append("winner" if best else "")
     head = ["rank", "#", "candidate", "rating", "votes won"] + [f"vs #{players[j]}" for j in order]
     numeric = [0, 3, 4, *range(5, 5 + len(order))]
     listed = "".join(match_card(selection, m, limit=limit) for m in matches)
