@@ -68,7 +68,8 @@ def query_text(value: Any) -> str:
     texts = [message_text(m) for m in value[: last_user + 1]]
     if None in texts:
         raise BadRow("a chat message of the query has no text content", "bad_query")
-    context = "\n".join(f"{m.get('role', 'user')}: {t}" for m, t in zip(value[:last_user], texts, strict=False))
+    earlier = zip(value[:last_user], texts[:last_user], strict=True)
+    context = "\n".join(f"{m.get('role', 'user')}: {t}" for m, t in earlier)
     question = texts[last_user]
     return f"Conversation so far:\n\n{context}\n\nLatest user message:\n\n{question}" if context else question
 

@@ -17,6 +17,7 @@ and is emptied.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -59,11 +60,7 @@ class RowStats(BaseModel):
 
     @classmethod
     def of(cls, row_id: str, selection: Selection) -> RowStats:
-        votes = selection.votes
-        valid = [v for v in votes if v.verdict is not None]
-        decided: dict[str, int] = {}
-        for match in selection.matches:
-            decided[match.decided_by] = decided.get(match.decided_by, 0) + 1
+        votes, usage = selection.votes, selection.usage
         best = selection.best_index
         won = lost = 0
         for match in selection.matches:
@@ -75,18 +72,18 @@ class RowStats(BaseModel):
             method=selection.method,
             candidates=len(selection.candidates),
             matches=sum(1 for m in selection.matches if m.votes),
-            votes=len(votes),
-            abstentions=len(votes) - len(valid),
-            forced_votes=sum(v.forced for v in votes),
-            first_votes=sum(v.verdict == 1 for v in valid),
-            order_pairs=selection.usage.order_pairs,
-            order_flips=selection.usage.order_flips,
-            decided_by=decided,
+            votes=usage.votes,
+            abstentions=usage.abstentions,
+            forced_votes=usage.forced_votes,
+            first_votes=sum(v.verdict == 1 for v in votes),
+            order_pairs=usage.order_pairs,
+            order_flips=usage.order_flips,
+            decided_by=dict(Counter(m.decided_by for m in selection.matches)),
             margin=(won - lost) / (won + lost) if won + lost else None,
             stopped_early=selection.stopped_early,
             prompt_tokens=sum(v.prompt_tokens for v in votes),
             completion_tokens=sum(v.completion_tokens for v in votes),
-            cost_usd=selection.usage.cost_usd,
+            cost_usd=usage.cost_usd,
         )
 
 

@@ -174,19 +174,18 @@ def _records(path: Path, notes: list[str], missing: str | None = None) -> Iterat
             raise InvalidArgumentError(f"no file {str(path)!r}")
         notes.append(f"{path}: {missing}")
         return
-    with path.open("rb") as data:
-        lines = data.readlines()
-    for number, line in enumerate(lines, 1):
-        try:
-            record = json.loads(line)
-            if not isinstance(record, dict) or "id" not in record:
-                raise ValueError("not a JSON object with an id")
-        except ValueError as exc:
-            if number == len(lines) and not line.endswith(b"\n"):
-                notes.append(f"{path}: its last line is torn (a run stopped mid-write; rerun filter to resume)")
-                return
-            raise InvalidArgumentError(f"{path} line {number}: {exc}") from None
-        yield number, record
+    with path.open("rb") as data:  # streamed: an output of ranking traces can be large
+        for number, line in enumerate(data, 1):
+            try:
+                record = json.loads(line)
+                if not isinstance(record, dict) or "id" not in record:
+                    raise ValueError("not a JSON object with an id")
+            except ValueError as exc:
+                if not line.endswith(b"\n"):  # only the last line can lack one
+                    notes.append(f"{path}: its last line is torn (a run stopped mid-write; rerun filter to resume)")
+                    return
+                raise InvalidArgumentError(f"{path} line {number}: {exc}") from None
+            yield number, record
 
 
 def render(report: RunReport) -> str:
